@@ -1,0 +1,32 @@
+"""Fused GAN ops. Each op is one function with an ``impl`` argument.
+
+``impl="auto"`` (the default) picks the fastest backend that can run the inputs: the CUDA
+C++ extension, then Triton, then the pure-PyTorch reference. ``impl="cuda" | "triton" |
+"ref"`` forces one (an unavailable backend raises with the reason), and the environment
+variable ``GANKERN_IMPL`` replaces ``"auto"`` by a fixed choice.
+"""
+
+from gankern.ops import bias_act as _bias_act_module
+from gankern.ops import upfirdn2d as _upfirdn2d_module
+from gankern.ops._backend import BackendUnavailableError, backend_report
+from gankern.ops.bias_act import ACTIVATIONS, bias_act
+from gankern.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+
+# op name -> its registry of fast backends, for `gankern info` and the benchmarks.
+OP_BACKENDS = {
+    "bias_act": _bias_act_module.FAST_BACKENDS,
+    "upfirdn2d": _upfirdn2d_module.FAST_BACKENDS,
+}
+
+__all__ = [
+    "ACTIVATIONS",
+    "BackendUnavailableError",
+    "OP_BACKENDS",
+    "backend_report",
+    "bias_act",
+    "downsample2d",
+    "filter2d",
+    "setup_filter",
+    "upfirdn2d",
+    "upsample2d",
+]

@@ -1,0 +1,167 @@
+"""Backend selection shared by every op.
+
+Each op has one public function with an ``impl`` argument:
+
+* ``"ref"``: plain PyTorch, any device and dtype; the specification.
+* ``"triton"``: Triton kernels (CUDA tensors; CPU tensors too when ``TRITON_INTERPRET=1``).
+* ``"cuda"``: the CUDA C++ extension (see :mod:`gankern._ext`).
+* ``"auto"``: the first usable of cuda, triton, ref for the given inputs.
+
+The environment variable ``GANKERN_IMPL`` replaces ``"auto"`` by a fixed choice. An
+explicitly requested backend that cannot run raises :class:`BackendUnavailableError` with
+the reason. ``"auto"`` uses the reference for non-CUDA inputs, and when it has to fall back
+for CUDA inputs it warns once per op and reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from collections.abc import Callable, Mapping
+
+import torch
+
+from gankern._ext import cuda_extension_unavailable_reason
+
+IMPLS = ("auto", "cuda", "triton", "ref")
+BACKENDS = ("cuda", "triton", "ref")
+FAST_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+# A check returns None when the backend can run the call, else the reason it cannot.
+Check = Callable[[], "str | None"]
+
+
+class BackendUnavailableError(RuntimeError):
+    """An explicitly requested backend cannot run these inputs."""
+
+
+def triton_interpreter_enabled() -> bool:
+    """True when Triton runs kernels on the CPU (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+@functools.lru_cache(maxsize=None)
+def triton_import_error() -> str | None:
+    """None when ``import triton`` works, else the reason."""
+    try:
+        import triton  # noqa: F401
+        import triton.language  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install raising something else
+        return f"triton is not importable ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _fast_dtype_reason(backend: str, tensors: tuple[torch.Tensor, ...]) -> str | None:
+    for t in tensors:
+        if t.dtype not in FAST_DTYPES:
+            return f"the {backend} backend supports float32, float16 and bfloat16, got {t.dtype}"
+    return None
+
+
+def triton_unavailable_reason(*tensors: torch.Tensor) -> str | None:
+    """Why the Triton backend cannot run on ``tensors`` (None if it can)."""
+    reason = triton_import_error()
+    if reason:
+        return reason
+    device = tensors[0].device
+    if device.type == "cpu":
+        if not triton_interpreter_enabled():
+            return "inputs are on the CPU (Triton runs CPU tensors only with TRITON_INTERPRET=1)"
+    elif device.type != "cuda":
+        return f"inputs are on {device.type}, Triton needs CUDA tensors"
+    elif triton_interpreter_enabled():
+        return "TRITON_INTERPRET=1 is set, so Triton cannot launch on CUDA tensors"
+    return _fast_dtype_reason("triton", tensors)
+
+
+def cuda_unavailable_reason(*tensors: torch.Tensor) -> str | None:
+    """Why the CUDA C++ backend cannot run on ``tensors`` (None if it can)."""
+    device = tensors[0].device
+    if device.type != "cuda":
+        return f"inputs are on {device.type}, the CUDA backend needs CUDA tensors"
+    reason = _fast_dtype_reason("cuda", tensors)
+    if reason:
+        return reason
+    return cuda_extension_unavailable_reason()
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_fallback(op: str, chosen: str, reasons: Mapping[str, str]) -> None:
+    text = "; ".join(f"{name}: {why}" for name, why in reasons.items())
+    key = (op, text)
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(
+        f"gankern.ops.{op}: impl='auto' fell back to '{chosen}' ({text})",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+def select_impl(op: str, impl: str, checks: Mapping[str, Check], device: torch.device) -> str:
+    """Resolve ``impl`` into a backend name for one call of ``op``.
+
+    Args:
+        op: the op's name, for messages.
+        impl: ``"auto"``, ``"cuda"``, ``"triton"`` or ``"ref"``.
+        checks: for ``"cuda"`` and ``"triton"``, a function returning why the backend cannot
+            run this call (None when it can). Backends missing here are not offered.
+        device: the device of the inputs (to decide whether a fallback deserves a warning).
+    """
+    if not isinstance(impl, str) or impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if impl == "auto":
+        forced = os.environ.get("GANKERN_IMPL", "").strip()
+        if forced and forced != "auto":
+            if forced not in BACKENDS:
+                raise ValueError(f"GANKERN_IMPL must be one of {IMPLS}, got {forced!r}")
+            impl = forced
+    if impl == "ref":
+        return "ref"
+    if impl != "auto":
+        check = checks.get(impl)
+        if check is None:
+            raise BackendUnavailableError(f"gankern.ops.{op} has no '{impl}' backend")
+        reason = check()
+        if reason is not None:
+            raise BackendUnavailableError(f"gankern.ops.{op}: impl='{impl}' unavailable: {reason}")
+        return impl
+    if device.type != "cuda":
+        # The Triton interpreter is a testing tool, not a backend: "auto" keeps CPU inputs
+        # on the reference. Only an explicit impl="triton" runs it.
+        return "ref"
+    reasons: dict[str, str] = {}
+    for name in ("cuda", "triton"):
+        check = checks.get(name)
+        if check is None:
+            continue
+        reason = check()
+        if reason is None:
+            if reasons:
+                _warn_fallback(op, name, reasons)
+            return name
+        reasons[name] = reason
+    _warn_fallback(op, "ref", reasons)
+    return "ref"
+
+
+def backend_report(fast_backends: Mapping[str, Mapping], device: torch.device) -> dict:
+    """For each op, each backend's availability on ``device``: None (usable) or the reason.
+
+    ``fast_backends`` maps an op name to its registry of fast backends (``FAST_BACKENDS`` in
+    the op's module). The reasons are the environment's (device, Triton, extension build);
+    an op may still decline particular inputs at call time.
+    """
+    probe = torch.zeros(1, device=device)
+    report = {}
+    for op, registry in fast_backends.items():
+        row = {}
+        for name, check in (("cuda", cuda_unavailable_reason), ("triton", triton_unavailable_reason)):
+            row[name] = check(probe) if name in registry else "not implemented for this op"
+        row["ref"] = None
+        report[op] = row
+    return report

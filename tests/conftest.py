@@ -1,0 +1,36 @@
+"""Test configuration.
+
+Without a GPU, Triton kernels run in the Triton interpreter: TRITON_INTERPRET=1 must be set
+before triton is first imported, which is why it happens here, at collection time.
+GPU tests are marked ``cuda`` and skipped without a GPU (run them with ``pytest -m cuda``).
+"""
+
+import os
+
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def pytest_configure(config):
+    # Under pytest-xdist, share the cores between workers instead of oversubscribing them.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
