@@ -12,6 +12,8 @@ import functools
 
 import numpy as np
 
+from gankern.data.dataset import ImageDataset
+
 DIGITS_NUM_CLASSES = 10
 DIGITS_NUM_IMAGES = 1797
 # sklearn's digit images hold ink counts 0..16 (from 4x4 blocks of a 32x32 bitmap).
@@ -69,3 +71,42 @@ def load_digits(resolution: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """
     images, labels = _load_digits_cached(check_digits_resolution(resolution))
     return images.copy(), labels.copy()
+
+
+class BuiltinDigitsDataset(ImageDataset):
+    """The built-in digits (see ``load_digits``) as a dataset, held in memory.
+
+    Same interface as ``ImageFolderDataset``: items are (uint8 [1, R, R], float32 label),
+    with one-hot labels of length 10 when ``use_labels`` is set. No files, so nothing can
+    be unreadable; ``on_bad_file`` is accepted for a uniform interface.
+
+    Args:
+        resolution: image side, a power of two from 8 to 1024 (default 32).
+        use_labels, xflip, max_size, random_seed, on_bad_file: see ``ImageDataset``.
+    """
+
+    in_memory = True
+
+    def __init__(
+        self,
+        resolution: int = 32,
+        use_labels: bool = False,
+        xflip: bool = False,
+        max_size: int | None = None,
+        random_seed: int = 0,
+        on_bad_file: str = "raise",
+    ):
+        self._images, labels = load_digits(resolution)
+        super().__init__(
+            name="digits",
+            raw_shape=self._images.shape,
+            raw_labels=labels,
+            use_labels=use_labels,
+            xflip=xflip,
+            max_size=max_size,
+            random_seed=random_seed,
+            on_bad_file=on_bad_file,
+        )
+
+    def _load_raw_image(self, raw_index: int) -> np.ndarray:
+        return self._images[raw_index]
