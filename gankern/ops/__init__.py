@@ -10,6 +10,8 @@ from gankern.ops import bias_act as _bias_act_module
 from gankern.ops import upfirdn2d as _upfirdn2d_module
 from gankern.ops._backend import BackendUnavailableError, backend_report
 from gankern.ops.bias_act import ACTIVATIONS, bias_act
+from gankern.ops.conv2d import conv2d, conv_transpose2d, no_weight_gradients
+from gankern.ops.conv2d_resample import conv2d_resample
 from gankern.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
 # op name -> its registry of fast backends, for `gankern info` and the benchmarks.
@@ -24,8 +26,12 @@ __all__ = [
     "OP_BACKENDS",
     "backend_report",
     "bias_act",
+    "conv2d",
+    "conv2d_resample",
+    "conv_transpose2d",
     "downsample2d",
     "filter2d",
+    "no_weight_gradients",
     "setup_filter",
     "upfirdn2d",
     "upsample2d",
