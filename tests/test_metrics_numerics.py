@@ -1,0 +1,258 @@
+"""The metric formulas against independent computations (scipy, loops, analytic values)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from gankern.metrics.frechet import frechet_distance
+from gankern.metrics.inception_score import inception_score
+from gankern.metrics.kid import kernel_inception_distance
+from gankern.metrics.precision_recall import precision_recall
+from gankern.metrics.statistics import FeatureStats
+
+
+def _random_cov(rng, dim, eigenvalues=None):
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    if eigenvalues is None:
+        eigenvalues = rng.uniform(0.1, 3.0, dim)
+    return (q * eigenvalues) @ q.T, q
+
+
+def _frechet_via_symmetric_sqrtm(mu1, s1, mu2, s2):
+    # A different formulation of the same quantity: tr sqrt(S1^1/2 S2 S1^1/2), all via scipy.
+    root1 = scipy.linalg.sqrtm(s1).real
+    inner = scipy.linalg.sqrtm(root1 @ s2 @ root1).real
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(inner))
+
+
+@pytest.mark.parametrize("method", ["sqrtm", "eigh"])
+def test_frechet_distance_matches_scipy_on_random_gaussians(method):
+    rng = np.random.default_rng(1)
+    for dim in (1, 3, 16):
+        mu1, mu2 = rng.standard_normal(dim), rng.standard_normal(dim)
+        s1, _ = _random_cov(rng, dim)
+        s2, _ = _random_cov(rng, dim)
+        expected = _frechet_via_symmetric_sqrtm(mu1, s1, mu2, s2)
+        got = frechet_distance(mu1, s1, mu2, s2, method=method)
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["sqrtm", "eigh"])
+def test_frechet_distance_ill_conditioned_commuting_covariances(method):
+    # Covariances sharing eigenvectors commute, so tr sqrt(S1 S2) = sum sqrt(a_i b_i):
+    # an exact value even with condition numbers of 1e12.
+    rng = np.random.default_rng(2)
+    dim = 24
+    a = np.logspace(-10, 2, dim)
+    b = rng.permutation(np.logspace(-9, 3, dim))
+    s1, q = _random_cov(rng, dim, a)
+    s2 = (q * b) @ q.T
+    mu1, mu2 = rng.standard_normal(dim), rng.standard_normal(dim)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    got = frechet_distance(mu1, s1, mu2, s2, method=method)
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_frechet_distance_singular_covariances_stay_finite():
+    # Rank-deficient covariances (fewer samples than dimensions), as with small sample sets.
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((5, 12)), rng.standard_normal((5, 12)) + 0.5
+    args = (x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+    by_eigh = frechet_distance(*args, method="eigh")
+    assert math.isfinite(by_eigh) and by_eigh > 0
+    assert frechet_distance(*args, method="sqrtm") == pytest.approx(by_eigh, rel=1e-4)
+
+
+def test_fid_of_identical_and_shifted_samples():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((500, 8)) @ rng.standard_normal((8, 8))
+    shift = rng.standard_normal(8)
+    stats = []
+    for data in (x, x, x + shift):
+        s = FeatureStats()
+        for chunk in np.array_split(data, 7):
+            s.update(torch.from_numpy(chunk))
+        stats.append(s)
+    same = frechet_distance(stats[0].mean, stats[0].cov, stats[1].mean, stats[1].cov)
+    assert abs(same) < 1e-8
+    # Shifting every sample leaves the sample covariance unchanged: d^2 = |shift|^2 exactly.
+    shifted = frechet_distance(stats[0].mean, stats[0].cov, stats[2].mean, stats[2].cov)
+    assert shifted == pytest.approx(float(shift @ shift), rel=1e-7)
+
+
+def test_frechet_distance_analytic_diagonal_gaussians():
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, -1.0])
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.25])
+    expected = 1 + 0 + 9 + (1 - 2) ** 2 + (2 - 1) ** 2 + (3 - 0.5) ** 2
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_frechet_distance_errors():
+    with pytest.raises(ValueError, match="same feature size"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+    with pytest.raises(ValueError, match=r"sigma1 must have shape \(3, 3\)"):
+        frechet_distance(np.zeros(3), np.eye(2), np.zeros(3), np.eye(3))
+    with pytest.raises(ValueError, match="method"):
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2), method="svd")
+
+
+def test_streamed_statistics_equal_batch_statistics():
+    rng = np.random.default_rng(5)
+    # A large common offset: naive sum/sum-of-squares accumulation would lose digits here.
+    # Features arrive as float32; the reference sees the same float32 values, in float64.
+    data = (rng.standard_normal((301, 6)) * rng.uniform(0.1, 2, 6) + 1e4).astype(np.float32)
+    stats = FeatureStats(keep_features=True)
+    start = 0
+    for size in (1, 2, 50, 17, 100, 131):
+        stats.update(torch.from_numpy(data[start : start + size]))
+        start += size
+    assert stats.num == 301
+    exact = data.astype(np.float64)
+    np.testing.assert_allclose(stats.mean, exact.mean(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(stats.cov, np.cov(exact, rowvar=False), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(stats.features, data)
+    restored = FeatureStats.from_state(stats.state())
+    np.testing.assert_array_equal(restored.cov, stats.cov)
+
+
+def test_feature_stats_max_items_and_errors():
+    stats = FeatureStats(max_items=5)
+    stats.update(torch.ones(3, 2))
+    stats.update(torch.zeros(4, 2))
+    assert stats.num == 5 and stats.full
+    np.testing.assert_allclose(stats.mean, [0.6, 0.6])
+    with pytest.raises(ValueError, match="2 columns"):
+        stats.update(torch.ones(1, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        FeatureStats().update(torch.tensor([[float("nan")]]))
+    with pytest.raises(ValueError, match="at least 2"):
+        s = FeatureStats()
+        s.update(torch.ones(1, 2))
+        _ = s.cov
+
+
+def _kid_direct(x, y, gamma, coef0=1.0, degree=3):
+    # The unbiased MMD^2 estimator written out term by term.
+    m = len(x)
+    k = lambda a, b: (gamma * float(np.dot(a, b)) + coef0) ** degree  # noqa: E731
+    kxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    kyy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    kxy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    return kxx + kyy - 2 * kxy
+
+
+def test_kid_matches_direct_formula():
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((12, 5)), rng.standard_normal((12, 5)) + 0.7
+    # Subsets as large as the sets: every subset is the whole set, whatever the sampling.
+    mean, std = kernel_inception_distance(x, y, num_subsets=3, subset_size=12)
+    assert mean == pytest.approx(_kid_direct(x, y, gamma=1 / 5), rel=1e-10)
+    assert std == pytest.approx(0.0, abs=1e-12)
+    mean, _ = kernel_inception_distance(x, y, num_subsets=1, subset_size=12, gamma=0.3, coef0=0.5)
+    assert mean == pytest.approx(_kid_direct(x, y, gamma=0.3, coef0=0.5), rel=1e-10)
+
+
+def test_kid_subsets_are_reproducible_and_detect_a_shift():
+    rng = np.random.default_rng(7)
+    x, x2, y = (rng.standard_normal((200, 8)) for _ in range(3))
+    y = y + 1.0
+    same = kernel_inception_distance(x, x2, num_subsets=20, subset_size=50)
+    assert same == kernel_inception_distance(x, x2, num_subsets=20, subset_size=50)
+    shifted, _ = kernel_inception_distance(x, y, num_subsets=20, subset_size=50)
+    assert abs(same[0]) < 0.05 * shifted
+
+
+def test_kid_errors():
+    x = np.zeros((10, 4))
+    with pytest.raises(ValueError, match="subset_size=1000.*got 10"):
+        kernel_inception_distance(x, x)
+    with pytest.raises(ValueError, match="4 feature columns"):
+        kernel_inception_distance(x, np.zeros((10, 5)), subset_size=5)
+    with pytest.raises(TypeError, match="real_features"):
+        kernel_inception_distance([[1.0]], x)
+
+
+def _is_by_definition(p, splits):
+    scores = []
+    chunk = len(p) // splits
+    for s in range(splits):
+        part = p[s * chunk : (s + 1) * chunk]
+        py = [sum(row[c] for row in part) / len(part) for c in range(len(p[0]))]
+        kls = [
+            sum(row[c] * math.log(row[c] / py[c]) for c in range(len(row)) if row[c] > 0)
+            for row in part
+        ]
+        scores.append(math.exp(sum(kls) / len(kls)))
+    mean = sum(scores) / splits
+    return mean, math.sqrt(sum((s - mean) ** 2 for s in scores) / splits)
+
+
+def test_inception_score_matches_definition():
+    rng = np.random.default_rng(8)
+    logits = rng.standard_normal((23, 7)) * 3
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    mean, std = inception_score(p, splits=4)
+    exp_mean, exp_std = _is_by_definition(p.tolist()[:20], 4)
+    assert mean == pytest.approx(exp_mean, rel=1e-12)
+    assert std == pytest.approx(exp_std, rel=1e-9)
+
+
+def test_inception_score_limits():
+    # Confident and evenly spread over C classes: IS = C. Always the same class: IS = 1.
+    eye = np.eye(5)
+    assert inception_score(np.tile(eye, (4, 1)), splits=2) == pytest.approx((5.0, 0.0))
+    assert inception_score(np.tile(eye[:1], (10, 1)), splits=2) == pytest.approx((1.0, 0.0))
+    with pytest.raises(ValueError, match="at least splits=10"):
+        inception_score(eye)
+    with pytest.raises(ValueError, match="sum to 1"):
+        inception_score(np.full((20, 3), 0.5), splits=2)
+
+
+def _pr_brute_force(real, fake, k):
+    def dist(a, b):
+        return math.sqrt(sum((ai - bi) ** 2 for ai, bi in zip(a, b, strict=True)))
+
+    def radii(points):
+        return [sorted(dist(p, q) for j, q in enumerate(points) if j != i)[k - 1]
+                for i, p in enumerate(points)]
+
+    real_r, fake_r = radii(real), radii(fake)
+    precision = sum(any(dist(f, r) <= rr for r, rr in zip(real, real_r, strict=True))
+                    for f in fake) / len(fake)
+    recall = sum(any(dist(r, f) <= fr for f, fr in zip(fake, fake_r, strict=True))
+                 for r in real) / len(real)
+    return precision, recall
+
+
+@pytest.mark.parametrize("k,row_batch", [(3, 1024), (3, 7), (1, 5)])
+def test_precision_recall_matches_brute_force(k, row_batch):
+    rng = np.random.default_rng(9)
+    real = rng.standard_normal((30, 4))
+    fake = rng.standard_normal((25, 4)) * 1.5 + 0.4
+    got = precision_recall(real, fake, k=k, row_batch=row_batch)
+    expected = _pr_brute_force(real.tolist(), fake.tolist(), k)
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert 0 < got[0] < 1 and 0 < got[1] < 1
+
+
+def test_precision_recall_identical_sets_and_errors():
+    x = np.random.default_rng(10).standard_normal((20, 3))
+    assert precision_recall(x, x) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="more than 3 points in fake_features"):
+        precision_recall(x, x[:3])
+    with pytest.raises(ValueError, match="3 feature columns"):
+        precision_recall(x, np.zeros((20, 2)))
+
+
+def test_precision_recall_float32_agrees_with_float64():
+    rng = np.random.default_rng(11)
+    real, fake = rng.standard_normal((200, 16)), rng.standard_normal((150, 16)) + 0.3
+    p64 = precision_recall(real, fake)
+    p32 = precision_recall(real, fake, dtype=torch.float32)
+    assert p32 == pytest.approx(p64, abs=2 / 150)
+
