@@ -77,7 +77,6 @@ class _Convolution(torch.autograd.Function):
     ):
         ctx.save_for_backward(x, weight)
         ctx.conf = (stride, padding, dilation, transposed, output_padding, groups)
-        ctx.bias_shape = None if bias is None else list(bias.shape)
         return torch.ops.aten.convolution(
             x, weight, bias, stride, padding, dilation, transposed, output_padding, groups
         )
@@ -90,10 +89,16 @@ class _Convolution(torch.autograd.Function):
         need_w = need_w and not _weight_gradients_disabled
         if not (need_x or need_w or need_b):
             return (None,) * 9
-        grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(
-            grad_out, x, weight, ctx.bias_shape, stride, padding, dilation,
-            transposed, output_padding, groups, [need_x, need_w, need_b],
-        )
+        grad_x = grad_w = grad_b = None
+        if need_x or need_w:
+            # The bias gradient is taken separately: some backends (oneDNN on CPU) compute
+            # the weight gradient whenever the bias gradient is requested.
+            grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+                grad_out, x, weight, None, stride, padding, dilation,
+                transposed, output_padding, groups, [need_x, need_w, False],
+            )
+        if need_b:
+            grad_b = grad_out.sum(dim=(0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None, None, None, None
 
 
