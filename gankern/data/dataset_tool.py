@@ -225,7 +225,7 @@ def convert_dataset(
     """
     from tqdm import tqdm
 
-    src = ImageSource(source)
+    src = ImageSource(source, arg_name="--source")
     if isinstance(resolution, str):
         resolution = parse_resolution(resolution)
     elif resolution is not None:

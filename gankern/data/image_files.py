@@ -58,12 +58,12 @@ class ImageSource:
     reused), so the object can be shared with worker processes.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, arg_name: str = "path"):
         if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+            raise TypeError(f"{arg_name} must be a str or os.PathLike, got {type(path).__name__}")
         path = os.fspath(path)
         if not os.path.exists(path):
-            raise ValueError(f"path must be an existing folder or .zip file, got {path!r} "
+            raise ValueError(f"{arg_name} must be an existing folder or .zip file, got {path!r} "
                              "(it does not exist)")
         self.path = path
         self._zip_handle: zipfile.ZipFile | None = None
@@ -83,7 +83,7 @@ class ImageSource:
             with zipfile.ZipFile(path) as zf:
                 self._all_names = {info.filename for info in zf.infolist() if not info.is_dir()}
         else:
-            raise ValueError(f"path must be a folder or a .zip file, got {path!r} "
+            raise ValueError(f"{arg_name} must be a folder or a .zip file, got {path!r} "
                              "(a file that is not a zip archive)")
         self.names = sorted(name for name in self._all_names if _is_listed(name))
 
