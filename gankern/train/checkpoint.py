@@ -1,0 +1,168 @@
+"""Checkpoint files: tensors in safetensors, everything else as JSON, written atomically.
+
+A checkpoint is one ``.safetensors`` file. Its tensors are named ``<group>/<key>`` (for
+example ``G/mapping.fc0.weight`` or ``G_opt/state/3/exp_avg``); its safetensors metadata
+holds a JSON document with the rest (options, counters, optimizer hyperparameters, RNG
+states that are not tensors). Loading uses only safetensors and ``json``: nothing in a
+checkpoint is ever executed, unlike pickle-based formats.
+
+Writes are atomic: the bytes go to a temporary file in the same directory, are flushed and
+fsynced, then renamed over the destination (and the directory is fsynced), so a reader, or
+a run killed at any moment, sees either the previous file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
+
+FORMAT_NAME = "gankern-checkpoint"
+FORMAT_VERSION = 1
+SNAPSHOT_PATTERN = re.compile(r"^snapshot-(\d{9,})\.safetensors$")
+TEMP_SUFFIX = ".tmp"
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable gankern checkpoint (missing, truncated, foreign, corrupt)."""
+
+
+def snapshot_name(num_images: int) -> str:
+    """File name of the snapshot taken after ``num_images`` training images."""
+    return f"snapshot-{int(num_images):09d}.safetensors"
+
+
+def _fsync_directory(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # some filesystems do not allow opening directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is never seen half-written."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def save_checkpoint(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict
+) -> None:
+    """Atomically write ``tensors`` and the JSON-serializable ``metadata`` to ``path``.
+
+    Tensors are copied to the CPU as contiguous, unshared tensors (safetensors refuses
+    tensors that share memory, which module buffers sometimes do).
+    """
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(
+                f"checkpoint tensor {name!r} must be a torch.Tensor, got {type(t).__name__}"
+            )
+    cpu = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in tensors.items()}
+    header = {
+        "format": FORMAT_NAME,
+        "version": str(FORMAT_VERSION),
+        "json": json.dumps(metadata, allow_nan=False),
+    }
+    atomic_write_bytes(path, safetensors_save(cpu, metadata=header))
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a checkpoint written by :func:`save_checkpoint`: ``(tensors, metadata)``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointError: the file is not a complete gankern checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    data = path.read_bytes()
+    try:
+        tensors = safetensors_load(data)
+        header = _read_header(data)
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from exc
+    if header.get("format") != FORMAT_NAME:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a gankern checkpoint "
+            f"(format {header.get('format')!r}, expected {FORMAT_NAME!r})"
+        )
+    if header.get("version") != str(FORMAT_VERSION):
+        raise CheckpointError(
+            f"{path} has checkpoint format version {header.get('version')!r}, "
+            f"this gankern reads version {FORMAT_VERSION}"
+        )
+    try:
+        metadata = json.loads(header["json"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} has unreadable metadata ({exc})") from exc
+    return tensors, metadata
+
+
+def _read_header(data: bytes) -> dict:
+    """The ``__metadata__`` of a safetensors byte string (its JSON header)."""
+    if len(data) < 8:
+        raise ValueError("file too short")
+    size = int.from_bytes(data[:8], "little")
+    if size > len(data) - 8:
+        raise ValueError("header size exceeds file size")
+    header = json.loads(data[8 : 8 + size])
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict):
+        raise ValueError("no metadata")
+    return meta
+
+
+def list_snapshots(run_dir: str | os.PathLike) -> list[Path]:
+    """The snapshot files of a run directory, oldest first (temporary files excluded)."""
+    run_dir = Path(run_dir)
+    found = [p for p in run_dir.iterdir() if SNAPSHOT_PATTERN.match(p.name)]
+    return sorted(found, key=lambda p: int(SNAPSHOT_PATTERN.match(p.name).group(1)))
+
+
+def resolve_resume_path(path: str | os.PathLike) -> Path:
+    """Turn ``--resume``'s argument (a checkpoint file or a run directory) into a file.
+
+    For a directory, the newest snapshot in it that loads completely is returned (a
+    snapshot can only be incomplete if something other than gankern damaged it, but one
+    bad file should not make a whole run unresumable).
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise FileNotFoundError(f"resume: no such file or directory: {path}")
+    snapshots = list_snapshots(path)
+    if not snapshots:
+        raise FileNotFoundError(f"resume: no snapshot-*.safetensors in run directory {path}")
+    errors = []
+    for candidate in reversed(snapshots):
+        try:
+            load_checkpoint(candidate)
+            return candidate
+        except CheckpointError as exc:
+            errors.append(str(exc))
+    raise CheckpointError(f"resume: no readable snapshot in {path}: " + "; ".join(errors))
