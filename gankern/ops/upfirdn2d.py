@@ -20,8 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankern.ops._backend import select_impl
+from gankern.ops._backend import cuda_unavailable_reason, select_impl, triton_unavailable_reason
 from gankern.ops._checks import check_number, check_same_device, check_tensor
+from gankern.ops._upfirdn2d_op import upfirdn2d_op
 
 
 def _parse_scaling(name: str, value) -> tuple[int, int]:
@@ -32,7 +33,9 @@ def _parse_scaling(name: str, value) -> tuple[int, int]:
     out = []
     for v in value:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name} must be a positive int or a pair [x, y] of them, got {value!r}")
+            raise TypeError(
+                f"{name} must be a positive int or a pair [x, y] of them, got {value!r}"
+            )
         if v < 1:
             raise ValueError(f"{name} must be >= 1, got {value!r}")
         out.append(int(v))
@@ -141,8 +144,45 @@ def upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor | None, args: Upfirdn2dArgs) 
     return x[:, :, :: args.downy, :: args.downx]
 
 
-# Fast backends register themselves here: name -> (unavailable_reason(x, f, args), run(x, f, args)).
-FAST_BACKENDS: dict = {}
+def _fast_filter(x: torch.Tensor, f: torch.Tensor | None) -> torch.Tensor:
+    return torch.ones([1, 1], dtype=torch.float32, device=x.device) if f is None else f
+
+
+def _filter_reason(f: torch.Tensor | None) -> str | None:
+    if f is not None and f.requires_grad:
+        return (
+            "f requires grad, and the fast backends treat the filter as a constant "
+            "(only the reference differentiates with respect to f)"
+        )
+    return None
+
+
+def _triton_reason(x, f, args: Upfirdn2dArgs) -> str | None:
+    tensors = (x,) if f is None else (x, f)
+    return triton_unavailable_reason(*tensors) or _filter_reason(f)
+
+
+def _cuda_reason(x, f, args: Upfirdn2dArgs) -> str | None:
+    tensors = (x,) if f is None else (x, f)
+    return _filter_reason(f) or cuda_unavailable_reason(*tensors)
+
+
+def _run_fast(backend: str):
+    def run(x, f, args: Upfirdn2dArgs) -> torch.Tensor:
+        return upfirdn2d_op(
+            x, _fast_filter(x, f), args.upx, args.upy, args.downx, args.downy,
+            args.padx0, args.padx1, args.pady0, args.pady1, args.flip_filter, args.gain, backend,
+        )
+
+    return run
+
+
+# The fast backends: name -> (unavailable_reason(x, f, args), run(x, f, args)). Both run the
+# gankern::upfirdn2d custom op (see gankern/ops/_upfirdn2d_op.py).
+FAST_BACKENDS: dict = {
+    "cuda": (_cuda_reason, _run_fast("cuda")),
+    "triton": (_triton_reason, _run_fast("triton")),
+}
 
 
 def upfirdn2d(
@@ -190,7 +230,7 @@ def upfirdn2d(
 
 def setup_filter(
     f,
-    device=torch.device("cpu"),
+    device=None,
     normalize: bool = True,
     flip_filter: bool = False,
     gain: float = 1,
@@ -201,7 +241,7 @@ def setup_filter(
     Args:
         f: filter taps: a scalar, a 1-D sequence (e.g. ``[1, 3, 3, 1]``) or a 2-D array;
             None for the identity ``[1]``.
-        device: device of the returned tensor.
+        device: device of the returned tensor (default: the CPU).
         normalize: divide by the sum of the taps so the filter keeps the DC level.
         flip_filter: flip the filter (correlation instead of convolution later on).
         gain: overall gain, applied as ``gain ** (f.ndim / 2)``.
@@ -234,7 +274,7 @@ def setup_filter(
     if flip_filter:
         f = f.flip(list(range(f.ndim)))
     f = f * (gain ** (f.ndim / 2))
-    return f.to(device=device)
+    return f.to(device=torch.device("cpu") if device is None else device)
 
 
 def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl="auto"):

@@ -1,0 +1,1 @@
+"""Triton kernels of the gankern ops (one module per op)."""
