@@ -5,9 +5,15 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from datautils import chw, random_images, write_image, zip_folder
+from datautils import chw, random_images, truncate_file, write_image, zip_folder
 
-from gankern.data import ImageFolderDataset, InfiniteSampler, infinite_loader, open_dataset
+from gankern.data import (
+    CorruptImageError,
+    ImageFolderDataset,
+    InfiniteSampler,
+    infinite_loader,
+    open_dataset,
+)
 
 
 def _take(sampler, count):
@@ -102,3 +108,32 @@ def test_loader_ranks_union_equals_single_process():
         assert union == sorted(bytes(im.numpy()) + bytes(lb.numpy())
                                for im, lb in zip(x, c, strict=True))
         assert c.shape == (6, 10)
+
+
+def _zip_with_truncated_file(tmp_path):
+    images = random_images(4, 8, 8, 1, seed=2)
+    for i, image in enumerate(images):
+        write_image(tmp_path / "src" / f"im{i}.png", image)
+    truncate_file(tmp_path / "src" / "im2.png")
+    return zip_folder(tmp_path / "src", tmp_path / "set.zip"), images
+
+
+def test_worker_errors_name_the_bad_file(tmp_path):
+    path, _ = _zip_with_truncated_file(tmp_path)
+    batches = infinite_loader(ImageFolderDataset(path), 4, shuffle=False, num_workers=2)
+    with pytest.raises(CorruptImageError, match=r"set\.zip:im2\.png"):
+        next(batches)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_workers_skip_bad_files_and_keep_going(tmp_path):
+    path, images = _zip_with_truncated_file(tmp_path)
+    ds = ImageFolderDataset(path, on_bad_file="skip")
+    # Spawned workers receive the dataset pickled (no inherited zip handle or state).
+    batches = infinite_loader(ds, 4, shuffle=False, num_workers=1,
+                              multiprocessing_context="spawn")
+    for _ in range(3):
+        x, _ = next(batches)
+        # Item 2 (the truncated im2.png) is served from im3 instead.
+        for k, i in enumerate([0, 1, 3, 3]):
+            np.testing.assert_array_equal(x[k].numpy(), chw(images[i]))

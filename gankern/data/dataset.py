@@ -137,11 +137,6 @@ class ImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, idx):
         idx = self._check_index(idx)
         raw, image = self._load_readable(int(self._raw_idx[idx]))
-        expected = self._raw_shape[1:]
-        if image.shape != expected:
-            raise CorruptImageError(f"image {self._describe_raw(raw)} has shape "
-                                    f"{image.shape}, expected {expected}",
-                                    path=self._describe_raw(raw))
         if self._xflip[idx]:
             image = image[:, :, ::-1]
         return np.ascontiguousarray(image), self._label_matrix[raw].copy()
@@ -154,7 +149,12 @@ class ImageDataset(torch.utils.data.Dataset):
             if candidate in self._bad_raw:
                 continue
             try:
-                return candidate, self._load_raw_image(candidate)
+                image = self._load_raw_image(candidate)
+                if image.shape != self._raw_shape[1:]:
+                    where = self._describe_raw(candidate)
+                    raise CorruptImageError(f"image {where} has shape {image.shape}, "
+                                            f"expected {self._raw_shape[1:]}", path=where)
+                return candidate, image
             except CorruptImageError as exc:
                 if self._on_bad_file == "raise":
                     raise
