@@ -7,13 +7,13 @@ swapping the import is enough.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from gankern.ops._backend import select_impl
+from gankern.ops import _bias_act_op
+from gankern.ops._activations import ACTIVATIONS, ActivationSpec
+from gankern.ops._backend import cuda_unavailable_reason, select_impl, triton_unavailable_reason
 from gankern.ops._checks import (
     check_int,
     check_number,
@@ -22,48 +22,7 @@ from gankern.ops._checks import (
     check_tensor,
 )
 
-
-@dataclass(frozen=True)
-class ActivationSpec:
-    """One activation: its reference formula and its StyleGAN2 conventions.
-
-    ``ref`` says which saved tensor the derivative is cheapest to express in: ``"y"`` (the
-    activation's output, for relu, lrelu, tanh, sigmoid, elu, selu, softplus) or ``"x"``
-    (the input plus bias, for swish); ``""`` for linear. ``has_2nd_grad`` is False where
-    the second derivative is zero almost everywhere.
-    """
-
-    name: str
-    func: object
-    def_alpha: float
-    def_gain: float
-    cuda_idx: int
-    ref: str
-    has_2nd_grad: bool
-
-
-def _lrelu(x, alpha):
-    return F.leaky_relu(x, alpha)
-
-
-def _swish(x, alpha):
-    return torch.sigmoid(x) * x
-
-
-ACTIVATIONS: dict[str, ActivationSpec] = {
-    spec.name: spec
-    for spec in (
-        ActivationSpec("linear", lambda x, alpha: x, 0.0, 1.0, 1, "", False),
-        ActivationSpec("relu", lambda x, alpha: F.relu(x), 0.0, math.sqrt(2), 2, "y", False),
-        ActivationSpec("lrelu", _lrelu, 0.2, math.sqrt(2), 3, "y", False),
-        ActivationSpec("tanh", lambda x, alpha: torch.tanh(x), 0.0, 1.0, 4, "y", True),
-        ActivationSpec("sigmoid", lambda x, alpha: torch.sigmoid(x), 0.0, 1.0, 5, "y", True),
-        ActivationSpec("elu", lambda x, alpha: F.elu(x), 0.0, 1.0, 6, "y", True),
-        ActivationSpec("selu", lambda x, alpha: F.selu(x), 0.0, 1.0, 7, "y", True),
-        ActivationSpec("softplus", lambda x, alpha: F.softplus(x), 0.0, 1.0, 8, "y", True),
-        ActivationSpec("swish", _swish, 0.0, math.sqrt(2), 9, "x", True),
-    )
-}
+__all__ = ["ACTIVATIONS", "ActivationSpec", "BiasActArgs", "bias_act", "bias_act_ref"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +43,9 @@ def _check_args(x, b, dim, act, alpha, gain, clamp) -> BiasActArgs:
     spec = ACTIVATIONS[act]
     dim = check_int("dim", dim)
     if not -x.ndim <= dim < x.ndim:
-        raise ValueError(f"dim must be in [{-x.ndim}, {x.ndim - 1}] for x of shape {tuple(x.shape)}, got {dim}")
+        raise ValueError(
+            f"dim must be in [{-x.ndim}, {x.ndim - 1}] for x of shape {tuple(x.shape)}, got {dim}"
+        )
     dim %= x.ndim
     if b is not None:
         check_tensor("b", b, ndim=1)
@@ -118,8 +79,40 @@ def bias_act_ref(x: torch.Tensor, b: torch.Tensor | None, args: BiasActArgs) -> 
     return x
 
 
-# Fast backends register themselves here: name -> (unavailable_reason(x, b, args), run(x, b, args)).
-FAST_BACKENDS: dict = {}
+def _args_reason(args: BiasActArgs) -> str | None:
+    """Why the fast backends cannot take these arguments (None if they can)."""
+    if args.act == "lrelu" and args.alpha < 0:
+        # The derivative is read off the saved output, whose sign no longer tells the side of
+        # zero the input was on when alpha < 0.
+        return f"lrelu with a negative alpha ({args.alpha}) is supported by the reference only"
+    return None
+
+
+def _triton_reason(*tensors_and_args) -> str | None:
+    *tensors, args = tensors_and_args
+    return triton_unavailable_reason(*tensors) or _args_reason(args)
+
+
+def _cuda_reason(*tensors_and_args) -> str | None:
+    *tensors, args = tensors_and_args
+    return _args_reason(args) or cuda_unavailable_reason(*tensors)
+
+
+def _run_fast(backend: str):
+    def run(x: torch.Tensor, b: torch.Tensor | None, args: BiasActArgs) -> torch.Tensor:
+        return _bias_act_op.bias_act_op(
+            x, b, args.dim, args.act, args.alpha, args.gain, args.clamp, backend
+        )
+
+    return run
+
+
+# The fast backends: name -> (unavailable_reason(*tensors, args), run(x, b, args)). Both run
+# the custom ops of gankern.ops._bias_act_op, which pick the Triton or the CUDA kernel.
+FAST_BACKENDS: dict = {
+    "cuda": (_cuda_reason, _run_fast("cuda")),
+    "triton": (_triton_reason, _run_fast("triton")),
+}
 
 
 def bias_act(
@@ -150,7 +143,11 @@ def bias_act(
     Returns:
         A tensor with the shape, dtype and memory format of ``x``.
 
-    Gradients of first and second order are supported on every backend.
+    Gradients of first and second order are supported on every backend (the reference to
+    any order). The fast backends (``"triton"``, ``"cuda"``) take float16, bfloat16 and
+    float32, compute in float32, and keep any dense layout (NCHW, channels_last, ...)
+    without copying; a non-dense view is made dense first. They decline lrelu with a
+    negative ``alpha`` (``"auto"`` then uses the reference).
     """
     args = _check_args(x, b, dim, act, alpha, gain, clamp)
     tensors = (x,) if b is None else (x, b)

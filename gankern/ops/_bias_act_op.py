@@ -1,0 +1,232 @@
+"""The ``torch.library`` custom ops behind the fast backends of :func:`gankern.ops.bias_act`.
+
+One set of ops serves both fast backends: each takes ``backend`` (``"triton"`` or ``"cuda"``)
+and runs the matching elementwise kernel (:mod:`gankern.ops.triton.bias_act` or the CUDA
+extension's ``torch.ops.gankern_cuda.bias_act_elementwise``). ``z = x + b`` below, ``f`` the
+activation, ``m`` the clamp mask (0 where the forward output was clamped, else 1).
+
+* ``gankern::bias_act(x, b, dim, act, alpha, gain, clamp, backend) -> y``:
+  ``y = clamp(f(z) * gain)``.
+* ``gankern::bias_act_grad(dy, x, b, y, ...) -> dx``: ``dx = dy * gain * f'(z) * m``.
+* ``gankern::bias_act_grad2(d_dx, dy, x, b, y, ...) -> d_x``: ``d_dx * dy * gain * f''(z) * m``.
+
+Autograd, to second order (R1 differentiates through the op twice):
+
+* ``bias_act`` saves what the derivative is read from (``ActivationSpec.ref``): ``y`` for
+  relu, lrelu, tanh, sigmoid, elu, selu, softplus (and for linear with a clamp, for the
+  mask), ``x`` and ``b`` for swish. Its backward is ``dx = bias_act_grad(dy, ...)`` and
+  ``db = dx`` summed over every dimension but ``dim``.
+* ``bias_act_grad`` is linear in ``dy``, so its gradient wrt ``dy`` is ``bias_act_grad``
+  again. Its gradient wrt ``x`` is ``bias_act_grad2`` (and wrt ``b`` that summed over the
+  other dimensions): the *total* derivative of ``dy * gain * f'(z)`` wrt ``x``. For the
+  activations read off ``y`` that total already contains the path through ``y = f(z)``,
+  so ``bias_act_grad`` gives no gradient wrt ``y``, and ``bias_act`` saves ``x`` (and ``b``)
+  for the activations with a second derivative only to route this gradient to them.
+* ``bias_act_grad2`` has no autograd formula: third order is not supported.
+
+Layouts: the kernels walk one dense layout (see :mod:`gankern.ops._layout`). ``bias_act``
+keeps ``x``'s layout when ``x`` is dense (NCHW, channels_last, any dimension order) and
+otherwise makes it dense first (a copy, for views with holes or overlaps). The gradient ops
+take the layout of the saved tensor they read (``y`` or ``x``) and copy ``dy`` into it when
+it arrives in another layout. The fake kernels return ``torch.empty_like`` of the same
+tensor, which has exactly those strides.
+"""
+
+import torch
+
+from gankern.ops._activations import ACTIVATIONS, ActivationSpec
+from gankern.ops._backend import BackendUnavailableError
+from gankern.ops._layout import dense, like
+
+BACKENDS = ("triton", "cuda")
+MODE_FORWARD, MODE_GRAD, MODE_GRAD2 = 0, 1, 2
+
+
+def _spec(act: str) -> ActivationSpec:
+    if act not in ACTIVATIONS:
+        raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+    return ACTIVATIONS[act]
+
+
+def reads_x(act: str) -> bool:
+    """The derivatives of ``act`` are computed from ``x + b``."""
+    return _spec(act).ref == "x"
+
+
+def reads_y(act: str, clamp: float) -> bool:
+    """The derivatives of ``act`` are read off the saved output (or it holds the clamp mask)."""
+    ref = _spec(act).ref
+    return ref == "y" or (ref == "" and clamp >= 0)
+
+
+def _elementwise(backend, src, b, x, y, dy, mode, dim, act, alpha, gain, clamp):
+    """Launch one mode of the elementwise kernel on ``backend``; all tensors share a layout."""
+    act_id = _spec(act).cuda_idx
+    if b is not None:
+        b = b.contiguous()
+    if backend == "triton":
+        from gankern.ops.triton.bias_act import bias_act_elementwise
+
+        return bias_act_elementwise(src, b, x, y, dy, mode, dim, act_id, alpha, gain, clamp)
+    if backend == "cuda":
+        from gankern._ext import cuda_extension_status
+
+        module, reason = cuda_extension_status()
+        if module is None:
+            raise BackendUnavailableError(
+                f"gankern.ops.bias_act: impl='cuda' unavailable: {reason}"
+            )
+        return torch.ops.gankern_cuda.bias_act_elementwise(
+            src, b, x, y, dy, mode, dim, act_id, alpha, gain, clamp
+        )
+    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def _grad_layout(dy, x, y, act, clamp):
+    """The tensor whose layout a gradient op's kernel walks and its output takes."""
+    if reads_y(act, clamp):
+        if y is None:
+            raise ValueError(f"y (the saved output) is required for act={act!r}, clamp={clamp}")
+        return y
+    if reads_x(act):
+        if x is None:
+            raise ValueError(f"x (the saved input) is required for act={act!r}")
+        return x
+    return dy
+
+
+def _sum_except(t: torch.Tensor, dim: int) -> torch.Tensor:
+    return t.sum([i for i in range(t.ndim) if i != dim])
+
+
+# ---------------------------------------------------------------------------------------
+# The ops. torch.library infers their schemas from the annotations.
+
+
+@torch.library.custom_op("gankern::bias_act", mutates_args=())
+def bias_act_op(
+    x: torch.Tensor,
+    b: torch.Tensor | None,
+    dim: int,
+    act: str,
+    alpha: float,
+    gain: float,
+    clamp: float,
+    backend: str,
+) -> torch.Tensor:
+    """``clamp(f(x + b) * gain)`` on a fast backend (arguments validated by ``bias_act``)."""
+    return _elementwise(
+        backend, dense(x), b, None, None, None, MODE_FORWARD, dim, act, alpha, gain, clamp
+    )
+
+
+@bias_act_op.register_fake
+def _bias_act_fake(x, b, dim, act, alpha, gain, clamp, backend):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("gankern::bias_act_grad", mutates_args=())
+def bias_act_grad_op(
+    dy: torch.Tensor,
+    x: torch.Tensor | None,
+    b: torch.Tensor | None,
+    y: torch.Tensor | None,
+    dim: int,
+    act: str,
+    alpha: float,
+    gain: float,
+    clamp: float,
+    backend: str,
+) -> torch.Tensor:
+    """``dy * gain * f'(x + b)``, zero where the forward output ``y`` was clamped."""
+    layout = dense(_grad_layout(dy, x, y, act, clamp))
+    xr = like(x, layout) if reads_x(act) else None
+    yr = like(y, layout) if reads_y(act, clamp) else None
+    return _elementwise(
+        backend, like(dy, layout), b, xr, yr, None, MODE_GRAD, dim, act, alpha, gain, clamp
+    )
+
+
+@bias_act_grad_op.register_fake
+def _bias_act_grad_fake(dy, x, b, y, dim, act, alpha, gain, clamp, backend):
+    return torch.empty_like(_grad_layout(dy, x, y, act, clamp))
+
+
+@torch.library.custom_op("gankern::bias_act_grad2", mutates_args=())
+def bias_act_grad2_op(
+    d_dx: torch.Tensor,
+    dy: torch.Tensor,
+    x: torch.Tensor | None,
+    b: torch.Tensor | None,
+    y: torch.Tensor | None,
+    dim: int,
+    act: str,
+    alpha: float,
+    gain: float,
+    clamp: float,
+    backend: str,
+) -> torch.Tensor:
+    """``d_dx * dy * gain * f''(x + b)``, zero where the forward output was clamped."""
+    layout = dense(_grad_layout(dy, x, y, act, clamp))
+    xr = like(x, layout) if reads_x(act) else None
+    yr = like(y, layout) if reads_y(act, clamp) else None
+    return _elementwise(
+        backend, like(d_dx, layout), b, xr, yr, like(dy, layout),
+        MODE_GRAD2, dim, act, alpha, gain, clamp,
+    )  # fmt: skip
+
+
+@bias_act_grad2_op.register_fake
+def _bias_act_grad2_fake(d_dx, dy, x, b, y, dim, act, alpha, gain, clamp, backend):
+    return torch.empty_like(_grad_layout(dy, x, y, act, clamp))
+
+
+# ---------------------------------------------------------------------------------------
+# Autograd.
+
+
+def _bias_act_setup_context(ctx, inputs, output):
+    x, b, dim, act, alpha, gain, clamp, backend = inputs
+    spec = _spec(act)
+    # x (and b) for swish's derivative, or to route the second derivative to them.
+    keep_x = spec.ref == "x" or spec.has_2nd_grad
+    ctx.save_for_backward(
+        x if keep_x else None,
+        b if keep_x else None,
+        output if reads_y(act, clamp) else None,
+    )
+    ctx.args = (dim, act, alpha, gain, clamp, backend)
+
+
+def _bias_act_backward(ctx, dy):
+    x, b, y = ctx.saved_tensors
+    dim = ctx.args[0]
+    dx = bias_act_grad_op(dy, x, b, y, *ctx.args)
+    db = _sum_except(dx, dim) if ctx.needs_input_grad[1] else None
+    return (dx if ctx.needs_input_grad[0] else None), db, None, None, None, None, None, None
+
+
+bias_act_op.register_autograd(_bias_act_backward, setup_context=_bias_act_setup_context)
+
+
+def _grad_setup_context(ctx, inputs, output):
+    dy, x, b, y, dim, act, alpha, gain, clamp, backend = inputs
+    ctx.save_for_backward(dy, x, b, y)
+    ctx.args = (dim, act, alpha, gain, clamp, backend)
+
+
+def _grad_backward(ctx, d_dx):
+    dy, x, b, y = ctx.saved_tensors
+    dim, act = ctx.args[0], ctx.args[1]
+    d_dy = d_x = d_b = None
+    if ctx.needs_input_grad[0]:
+        d_dy = bias_act_grad_op(d_dx, x, b, y, *ctx.args)
+    if _spec(act).has_2nd_grad and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
+        second = bias_act_grad2_op(d_dx, dy, x, b, y, *ctx.args)
+        d_x = second if ctx.needs_input_grad[1] else None
+        d_b = _sum_except(second, dim) if ctx.needs_input_grad[2] else None
+    # No gradient wrt y: d_x above is already the total derivative (see the module docstring).
+    return d_dy, d_x, d_b, None, None, None, None, None, None, None
+
+
+bias_act_grad_op.register_autograd(_grad_backward, setup_context=_grad_setup_context)

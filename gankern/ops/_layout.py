@@ -1,0 +1,50 @@
+"""Memory-layout helpers for the fast backends.
+
+The elementwise kernels walk a tensor's storage as a flat array, which is exact whenever the
+tensor is *dense*: non-overlapping and covering its storage span without holes, in any
+dimension order (NCHW, channels_last, any permutation). A dimension's index is then
+``(offset // stride[dim]) % shape[dim]``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def is_dense(t: torch.Tensor) -> bool:
+    """True when ``t`` is non-overlapping and dense, in any dimension order.
+
+    Dimensions of size 1 are ignored (their stride is arbitrary).
+    """
+    dims = sorted((t.stride(i), t.shape[i]) for i in range(t.ndim) if t.shape[i] != 1)
+    expected = 1
+    for stride, size in dims:
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """True when ``a`` and ``b`` have one shape and the same strides (size-1 dims ignored)."""
+    if a.shape != b.shape:
+        return False
+    return all(a.stride(i) == b.stride(i) for i in range(a.ndim) if a.shape[i] != 1)
+
+
+def dense(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself when dense, else a dense copy in the layout ``torch.empty_like`` picks.
+
+    ``torch.empty_like(dense(t))`` and ``torch.empty_like(t)`` have the same strides, which
+    is what lets a fake (meta) kernel predict an output's layout without copying.
+    """
+    if is_dense(t):
+        return t
+    return torch.empty_like(t).copy_(t)
+
+
+def like(t: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+    """``t`` itself when it has the strides of the dense tensor ``layout``, else a copy that has."""
+    if same_layout(t, layout):
+        return t
+    return torch.empty_like(layout, dtype=t.dtype).copy_(t)

@@ -1,0 +1,297 @@
+"""Triton kernel of :func:`gankern.ops.bias_act`: one elementwise kernel, three modes.
+
+* ``MODE_FORWARD``: ``out = clamp(act(src + b) * gain)``;
+* ``MODE_GRAD``: ``out = src * gain * act'(x + b)`` (``src`` is ``dy``), zero where the forward
+  output was clamped;
+* ``MODE_GRAD2``: ``out = src * dy * gain * act''(x + b)`` (``src`` is the gradient of the
+  first derivative), zero where clamped.
+
+The derivatives are taken from the saved output ``y`` (divided by ``gain``) for the
+activations whose ``ActivationSpec.ref`` is ``"y"``, and from ``x + b`` for swish.
+
+Layout: every tensor of a launch has one shape and the same strides, and that layout is
+dense (NCHW, channels_last or any other dimension order). The kernel walks the storage as
+a flat array and computes the index along ``dim`` (the bias index) from the stride and size
+of ``dim``, so no layout is copied. Callers make non-dense views dense first
+(:mod:`gankern.ops._bias_act_op` does). Half-precision inputs are computed in float32 and
+stored in their own dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from gankern.ops._layout import is_dense, same_layout
+
+MODE_FORWARD = 0
+MODE_GRAD = 1
+MODE_GRAD2 = 2
+
+# Activation ids: ActivationSpec.cuda_idx (shared with the CUDA kernel).
+LINEAR = tl.constexpr(1)
+RELU = tl.constexpr(2)
+LRELU = tl.constexpr(3)
+TANH = tl.constexpr(4)
+SIGMOID = tl.constexpr(5)
+ELU = tl.constexpr(6)
+SELU = tl.constexpr(7)
+SOFTPLUS = tl.constexpr(8)
+SWISH = tl.constexpr(9)
+
+# torch.nn.functional.selu's constants.
+SELU_ALPHA = tl.constexpr(1.6732632423543772848170429916717)
+SELU_SCALE = tl.constexpr(1.0507009873554804934193349852946)
+# torch.nn.functional.softplus returns x itself above this threshold.
+SOFTPLUS_THRESHOLD = tl.constexpr(20.0)
+
+
+@triton.jit
+def _sigmoid(z):
+    return 1.0 / (1.0 + tl.exp(-z))
+
+
+@triton.jit
+def _tanh(z):
+    # From exp of a non-positive argument: no overflow whatever z is.
+    e = tl.exp(-2.0 * tl.abs(z))
+    t = (1.0 - e) / (1.0 + e)
+    return tl.where(z < 0, -t, t)
+
+
+@triton.jit
+def _act(z, alpha, ACT: tl.constexpr):
+    """f(z). NaN propagates (the comparisons that pick a branch are false for NaN)."""
+    if ACT == RELU:
+        f = tl.where(z < 0, 0.0, z)
+    elif ACT == LRELU:
+        f = tl.where(z < 0, z * alpha, z)
+    elif ACT == TANH:
+        f = _tanh(z)
+    elif ACT == SIGMOID:
+        f = _sigmoid(z)
+    elif ACT == ELU:
+        f = tl.where(z > 0, z, tl.exp(z) - 1.0)
+    elif ACT == SELU:
+        f = tl.where(z > 0, SELU_SCALE * z, (SELU_SCALE * SELU_ALPHA) * (tl.exp(z) - 1.0))
+    elif ACT == SOFTPLUS:
+        f = tl.where(z > SOFTPLUS_THRESHOLD, z, tl.log(1.0 + tl.exp(z)))
+    elif ACT == SWISH:
+        f = z * _sigmoid(z)
+    else:
+        f = z
+    return f
+
+
+@triton.jit
+def _softplus_grad(yy):
+    # f'(z) = sigmoid(z) = 1 - exp(-f(z)); a series where that subtraction cancels.
+    return tl.where(yy < 1e-3, yy * (1.0 - 0.5 * yy), 1.0 - tl.exp(-yy))
+
+
+@triton.jit
+def _grad(z, yy, alpha, ACT: tl.constexpr):
+    """f'(z), from yy = f(z) or (swish) from z."""
+    if ACT == RELU:
+        d = tl.where(yy > 0, 1.0, 0.0)
+    elif ACT == LRELU:
+        d = tl.where(yy > 0, 1.0, alpha)
+    elif ACT == TANH:
+        d = 1.0 - yy * yy
+    elif ACT == SIGMOID:
+        d = yy * (1.0 - yy)
+    elif ACT == ELU:
+        d = tl.where(yy > 0, 1.0, yy + 1.0)
+    elif ACT == SELU:
+        d = tl.where(yy > 0, SELU_SCALE, yy + SELU_SCALE * SELU_ALPHA)
+    elif ACT == SOFTPLUS:
+        d = _softplus_grad(yy)
+    elif ACT == SWISH:
+        s = _sigmoid(z)
+        d = s * (1.0 + z * (1.0 - s))
+    else:
+        d = 1.0
+    return d
+
+
+@triton.jit
+def _grad2(z, yy, ACT: tl.constexpr):
+    """f''(z), from yy = f(z) or (swish) from z; zero for the piecewise-linear activations."""
+    if ACT == TANH:
+        d = -2.0 * yy * (1.0 - yy * yy)
+    elif ACT == SIGMOID:
+        d = yy * (1.0 - yy) * (1.0 - 2.0 * yy)
+    elif ACT == ELU:
+        d = tl.where(yy > 0, 0.0, yy + 1.0)
+    elif ACT == SELU:
+        d = tl.where(yy > 0, 0.0, yy + SELU_SCALE * SELU_ALPHA)
+    elif ACT == SOFTPLUS:
+        g = _softplus_grad(yy)
+        d = g * (1.0 - g)
+    elif ACT == SWISH:
+        s = _sigmoid(z)
+        d = s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s))
+    else:
+        d = 0.0
+    return d
+
+
+@triton.jit
+def _fast_div(n, magic, shift):
+    """n // d for 0 <= n < 2**31, with (magic, shift) from :func:`fast_div_params` of d."""
+    return (tl.umulhi(n, magic) + n) >> shift
+
+
+@triton.jit
+def _bias_act_kernel(
+    out_ptr, src_ptr, b_ptr, x_ptr, y_ptr, dy_ptr,
+    n, dim_stride, dim_size,
+    stride_magic, stride_shift, size_magic, size_shift,
+    alpha, gain, inv_gain, clamp, clamp_stored,
+    MODE: tl.constexpr, ACT: tl.constexpr, HAS_BIAS: tl.constexpr,
+    LOAD_X: tl.constexpr, LOAD_Y: tl.constexpr, HAS_CLAMP: tl.constexpr,
+    INDEX_64: tl.constexpr, BLOCK: tl.constexpr,
+):  # fmt: skip
+    pid = tl.program_id(0)
+    if INDEX_64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    src = tl.load(src_ptr + offs, mask=mask, other=0).to(tl.float32)
+
+    # The bias index: the position along `dim` of each element of the flat storage.
+    bias = 0.0
+    if HAS_BIAS:
+        if INDEX_64:
+            c = (offs // dim_stride) % dim_size
+        else:
+            u = offs.to(tl.uint32)
+            q = _fast_div(u, stride_magic.to(tl.uint32), stride_shift.to(tl.uint32))
+            c = q - _fast_div(q, size_magic.to(tl.uint32), size_shift.to(tl.uint32)) * dim_size
+        bias = tl.load(b_ptr + c, mask=mask, other=0).to(tl.float32)
+
+    z = 0.0
+    yy = 0.0
+    y_raw = 0.0
+    if LOAD_X:
+        z = tl.load(x_ptr + offs, mask=mask, other=0).to(tl.float32) + bias
+    if LOAD_Y:
+        y_raw = tl.load(y_ptr + offs, mask=mask, other=0).to(tl.float32)
+        yy = y_raw * inv_gain
+
+    if MODE == 0:
+        out = _act(src + bias, alpha, ACT) * gain
+        if HAS_CLAMP:
+            # Comparisons (not min/max) so that NaN stays NaN, as in torch.clamp.
+            out = tl.where(out > clamp, clamp, tl.where(out < -clamp, -clamp, out))
+    else:
+        if MODE == 1:
+            out = src * gain * _grad(z, yy, alpha, ACT)
+        else:
+            dy = tl.load(dy_ptr + offs, mask=mask, other=0).to(tl.float32)
+            out = src * dy * gain * _grad2(z, yy, ACT)
+        if HAS_CLAMP:
+            # No gradient where the forward clamped: recomputed from x + b for swish (exact,
+            # as torch.clamp: the bounds pass), otherwise read off the saved output.
+            if LOAD_X:
+                v = _act(z, alpha, ACT) * gain
+                keep = (v >= -clamp) & (v <= clamp)
+            else:
+                keep = tl.abs(y_raw) < clamp_stored
+            out = tl.where(keep, out, 0.0)
+    tl.store(out_ptr + offs, out.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def fast_div_params(d: int) -> tuple[int, int]:
+    """``(magic, shift)`` with ``n // d == (umulhi(n, magic) + n) >> shift`` for n < 2**31.
+
+    The round-up multiply-shift division by an invariant integer (Granlund & Montgomery):
+    ``shift = ceil(log2(d))`` and ``magic = floor(2**32 * (2**shift - d) / d) + 1``.
+    """
+    if not 1 <= d < 2**31:
+        raise ValueError(f"divisor must be in [1, 2**31), got {d}")
+    shift = (d - 1).bit_length()
+    magic = ((1 << 32) * ((1 << shift) - d)) // d + 1
+    return magic, shift
+
+
+def launch_config(t: torch.Tensor) -> tuple[int, int]:
+    """``(BLOCK, num_warps)``: 32 bytes per thread and tensor (two 16-byte accesses).
+
+    Not tuned on a GPU yet: 8 floats or 16 halves per thread with 4 warps is the usual
+    bandwidth-bound choice for Hopper-class GPUs.
+    """
+    return (1024 if t.element_size() >= 4 else 2048), 4
+
+
+def bias_act_elementwise(
+    src: torch.Tensor,
+    b: torch.Tensor | None,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
+    dy: torch.Tensor | None,
+    mode: int,
+    dim: int,
+    act_id: int,
+    alpha: float,
+    gain: float,
+    clamp: float,
+) -> torch.Tensor:
+    """Run one mode of the kernel and return its output (a new tensor laid out like ``src``).
+
+    ``src`` is x (forward), dy (grad) or the gradient of the first derivative (grad2); ``x``
+    and ``y`` are the saved input and output the derivative is read from (None when the
+    activation does not need them); ``dy`` is the first-order gradient (grad2 only). All
+    tensors must share ``src``'s dtype, device, shape and strides, and ``src`` must be dense:
+    the caller arranges it, this only checks. ``b`` is a contiguous vector of length
+    ``src.shape[dim]``. ``clamp < 0`` means no clamping.
+    """
+    if mode not in (MODE_FORWARD, MODE_GRAD, MODE_GRAD2):
+        raise ValueError(f"mode must be 0, 1 or 2, got {mode}")
+    if not is_dense(src):
+        raise ValueError(
+            f"src must be dense (non-overlapping, no holes), got strides {src.stride()}"
+        )
+    for name, t in (("x", x), ("y", y), ("dy", dy)):
+        if t is not None and not (same_layout(t, src) and t.dtype == src.dtype):
+            raise ValueError(
+                f"{name} must have src's dtype, shape and strides ({src.dtype}, "
+                f"{tuple(src.shape)}, {src.stride()}), "
+                f"got {t.dtype}, {tuple(t.shape)}, {t.stride()}"
+            )
+    if mode == MODE_GRAD2 and dy is None:
+        raise ValueError("dy is required in MODE_GRAD2")
+    if b is not None and (b.ndim != 1 or b.shape[0] != src.shape[dim] or not b.is_contiguous()):
+        raise ValueError(
+            f"b must be a contiguous vector of length {src.shape[dim]}, got shape "
+            f"{tuple(b.shape)} and strides {b.stride()}"
+        )
+
+    out = torch.empty_like(src)
+    n = src.numel()
+    block, num_warps = launch_config(src)
+    dim_size = src.shape[dim]
+    dim_stride = src.stride(dim) if dim_size > 1 else 1
+    index_64 = n + block >= 2**31
+    stride_magic, stride_shift = fast_div_params(dim_stride) if not index_64 else (0, 0)
+    size_magic, size_shift = fast_div_params(dim_size) if not index_64 else (0, 0)
+    has_clamp = clamp >= 0
+    # The clamp as the saved output holds it (rounded to its dtype): a clamped y equals it.
+    clamp_stored = float(torch.tensor(clamp, dtype=src.dtype)) if has_clamp else 0.0
+    _bias_act_kernel[(triton.cdiv(n, block),)](
+        out, src,
+        src if b is None else b, src if x is None else x,
+        src if y is None else y, src if dy is None else dy,
+        n, dim_stride, dim_size,
+        stride_magic, stride_shift, size_magic, size_shift,
+        float(alpha), float(gain), (1.0 / gain) if gain != 0 else 0.0,
+        float(clamp), clamp_stored,
+        MODE=mode, ACT=act_id, HAS_BIAS=b is not None,
+        LOAD_X=x is not None and mode != MODE_FORWARD,
+        LOAD_Y=y is not None and mode != MODE_FORWARD,
+        HAS_CLAMP=has_clamp, INDEX_64=index_64, BLOCK=block,
+        num_warps=num_warps,
+    )  # fmt: skip
+    return out
