@@ -1,0 +1,43 @@
+"""GAN architectures, one per file, each configured by dataclasses.
+
+* :mod:`gankern.models.stylegan2`: StyleGAN2 ``Generator`` and ``Discriminator``
+  (StyleGAN2-ADA's API and parameter names).
+* :mod:`gankern.models.stylegan2_configs`: named configurations (``get_config``).
+* :mod:`gankern.models.convert_ada`, :mod:`gankern.models.convert_rosinality`: official
+  pretrained weights (StyleGAN2-ADA / StyleGAN3 ``.pkl`` read without running pickled code,
+  rosinality ``.pt``).
+"""
+
+from gankern.models.convert_ada import load_stylegan2_pkl
+from gankern.models.convert_rosinality import load_rosinality_checkpoint
+from gankern.models.stylegan2 import (
+    Discriminator,
+    Generator,
+    mapping_with_mixing,
+    mix_styles,
+)
+from gankern.models.stylegan2_configs import (
+    CONFIGS,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    StyleGAN2Config,
+    TrainingHyperparams,
+    get_config,
+    register_config,
+)
+
+__all__ = [
+    "CONFIGS",
+    "Discriminator",
+    "DiscriminatorConfig",
+    "Generator",
+    "GeneratorConfig",
+    "StyleGAN2Config",
+    "TrainingHyperparams",
+    "get_config",
+    "load_rosinality_checkpoint",
+    "load_stylegan2_pkl",
+    "mapping_with_mixing",
+    "mix_styles",
+    "register_config",
+]

@@ -1,0 +1,21 @@
+"""Layers (``nn.Module``) built only from :mod:`gankern.ops`.
+
+Each layer passes its ``impl`` to the ops it calls; :func:`set_impl` switches a whole model.
+"""
+
+from gankern.nn.equalized import Conv2dLayer, FullyConnectedLayer
+from gankern.nn.impl import set_impl
+from gankern.nn.mapping import MappingNetwork, normalize_2nd_moment
+from gankern.nn.minibatch_std import MinibatchStdLayer
+from gankern.nn.synthesis import SynthesisLayer, ToRGBLayer
+
+__all__ = [
+    "Conv2dLayer",
+    "FullyConnectedLayer",
+    "MappingNetwork",
+    "MinibatchStdLayer",
+    "SynthesisLayer",
+    "ToRGBLayer",
+    "normalize_2nd_moment",
+    "set_impl",
+]
