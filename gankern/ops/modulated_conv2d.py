@@ -1,0 +1,328 @@
+"""Modulated convolution with weight demodulation, noise, bias and activation.
+
+``modulated_conv2d`` is a whole StyleGAN2 synthesis layer in one op: per-sample modulation
+of the weights by the styles, the convolution (optionally with 2x FIR up- or downsampling,
+exactly as StyleGAN2-ADA's ``conv2d_resample``), weight demodulation, per-pixel noise, and
+then ``bias_act``'s bias, activation, gain and clamp. With ``act="linear"`` and no bias it
+is StyleGAN2-ADA's ``modulated_conv2d``.
+
+Backends: ``ref`` (plain PyTorch, in StyleGAN2's two formulations, selected by
+``fused_modconv``), and the fused ``triton`` and ``cuda`` backends (see
+:mod:`gankern.ops.modulated_conv2d_fused`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from gankern.ops._backend import cuda_unavailable_reason, select_impl, triton_unavailable_reason
+from gankern.ops._checks import check_int, check_number, check_same_device, check_tensor
+from gankern.ops.bias_act import ACTIVATIONS, BiasActArgs, bias_act_ref
+from gankern.ops.conv2d_resample import conv2d_resample
+from gankern.ops.upfirdn2d import _filter_size, _parse_padding
+
+
+@dataclass(frozen=True)
+class ModConvArgs:
+    """Validated, defaulted arguments of one ``modulated_conv2d`` call.
+
+    ``pads`` is the padding ``[x0, x1, y0, y1]`` as given; ``rpads`` adds the padding that
+    centres the resampling filter (as ``conv2d_resample`` does). ``clamp < 0`` means none.
+    """
+
+    up: int
+    down: int
+    pads: tuple[int, int, int, int]
+    rpads: tuple[int, int, int, int]
+    out_h: int
+    out_w: int
+    demodulate: bool
+    flip_weight: bool
+    fused_modconv: bool
+    act: str
+    alpha: float
+    gain: float
+    clamp: float
+
+
+def resampling_padding(pads, up: int, down: int, fw: int, fh: int) -> tuple[int, int, int, int]:
+    """Add to ``pads`` the padding that centres a ``fh x fw`` filter for up/downsampling."""
+    px0, px1, py0, py1 = pads
+    if up > 1:
+        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
+        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
+    if down > 1:
+        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
+        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
+    return px0, px1, py0, py1
+
+
+def _output_length(size: int, k: int, ft: int, pad_total: int, up: int, down: int) -> int:
+    """Output length along one axis: upsample, pad, filter (if up), convolve, filter + down."""
+    size = size * up + pad_total - (k - 1)
+    if up > 1:
+        size -= ft - 1
+    if down > 1:
+        size = (size - ft) // down + 1 if size >= ft else 0
+    return size
+
+
+def _check_companion(name: str, t, x: torch.Tensor, ndim: int) -> None:
+    """A tensor that may be float32 or x's dtype, on x's device."""
+    check_tensor(name, t, ndim=ndim)
+    check_same_device(name, t, "x", x)
+    if t.dtype != torch.float32 and t.dtype != x.dtype:
+        raise TypeError(f"{name} must be float32 or have x's dtype ({x.dtype}), got {t.dtype}")
+
+
+def _check_args(
+    x, weight, styles, noise, up, down, padding, resample_filter, demodulate, flip_weight,
+    fused_modconv, bias, act, alpha, gain, clamp,
+) -> ModConvArgs:
+    check_tensor("x", x, ndim=4)
+    _check_companion("weight", weight, x, 4)
+    _check_companion("styles", styles, x, 2)
+    n, c = x.shape[:2]
+    out_ch, in_ch, kh, kw = weight.shape
+    if in_ch != c:
+        raise ValueError(
+            f"weight must have x.shape[1] = {c} input channels (shape [out, {c}, kh, kw]), "
+            f"got shape {tuple(weight.shape)}"
+        )
+    if tuple(styles.shape) != (n, c):
+        raise ValueError(f"styles must have shape [N, Cin] = [{n}, {c}], got {tuple(styles.shape)}")
+    up = check_int("up", up, min_value=1)
+    down = check_int("down", down, min_value=1)
+    if resample_filter is not None:
+        check_tensor("resample_filter", resample_filter, ndim=(1, 2))
+        check_same_device("resample_filter", resample_filter, "x", x)
+    for name, flag in (
+        ("demodulate", demodulate), ("flip_weight", flip_weight), ("fused_modconv", fused_modconv)
+    ):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {flag!r}")
+    if not isinstance(act, str) or act not in ACTIVATIONS:
+        raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+    spec = ACTIVATIONS[act]
+    alpha = check_number("alpha", alpha, allow_none=True)
+    gain = check_number("gain", gain, allow_none=True)
+    clamp = check_number("clamp", clamp, min_value=0.0, allow_none=True)
+
+    pads = _parse_padding(padding)
+    fw, fh = _filter_size(resample_filter)
+    rpads = resampling_padding(pads, up, down, fw, fh)
+    out_h = _output_length(x.shape[2], kh, fh, rpads[2] + rpads[3], up, down)
+    out_w = _output_length(x.shape[3], kw, fw, rpads[0] + rpads[1], up, down)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"up={up}, down={down}, padding={padding!r}, a {kh}x{kw} kernel and a {fh}x{fw} "
+            f"filter leave no output for a {x.shape[2]}x{x.shape[3]} input "
+            f"(output would be {out_h}x{out_w})"
+        )
+    out_shape = (n, out_ch, out_h, out_w)
+    if noise is not None:
+        check_tensor("noise", noise, ndim=(0, 1, 2, 3, 4))
+        check_same_device("noise", noise, "x", x)
+        if noise.dtype != torch.float32 and noise.dtype != x.dtype:
+            raise TypeError(
+                f"noise must be float32 or have x's dtype ({x.dtype}), got {noise.dtype}"
+            )
+        try:
+            broadcast = torch.broadcast_shapes(noise.shape, out_shape)
+        except RuntimeError:
+            broadcast = None
+        if broadcast != torch.Size(out_shape):
+            raise ValueError(
+                f"noise must broadcast to the output shape {list(out_shape)} (e.g. "
+                f"[{n}, 1, {out_h}, {out_w}] or [1, 1, {out_h}, {out_w}]), got {tuple(noise.shape)}"
+            )
+    if bias is not None:
+        _check_companion("bias", bias, x, 1)
+        if bias.shape[0] != out_ch:
+            raise ValueError(f"bias must have shape [{out_ch}], got {tuple(bias.shape)}")
+    return ModConvArgs(
+        up=up,
+        down=down,
+        pads=pads,
+        rpads=rpads,
+        out_h=out_h,
+        out_w=out_w,
+        demodulate=demodulate,
+        flip_weight=flip_weight,
+        fused_modconv=fused_modconv,
+        act=act,
+        alpha=spec.def_alpha if alpha is None else alpha,
+        gain=spec.def_gain if gain is None else gain,
+        clamp=-1.0 if clamp is None else clamp,
+    )
+
+
+def prenormalize(x, weight, styles, demodulate: bool):
+    """StyleGAN2's guard against float16 overflow, for float16 inputs with demodulation.
+
+    Scales each output channel of ``weight`` to a largest magnitude of ``1 / sqrt(fan_in)``
+    and each sample's styles to a largest magnitude of 1. Demodulation divides both scales
+    out again, so the result is unchanged, but no modulated weight exceeds 1 in magnitude.
+    """
+    if x.dtype != torch.float16 or not demodulate:
+        return weight, styles
+    fan_in = weight.shape[1] * weight.shape[2] * weight.shape[3]
+    tiny = torch.finfo(weight.dtype).tiny
+    w_max = weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True).clamp(min=tiny)
+    weight = weight * (1 / math.sqrt(fan_in) / w_max)
+    s_max = styles.norm(float("inf"), dim=1, keepdim=True).clamp(min=torch.finfo(styles.dtype).tiny)
+    return weight, styles / s_max
+
+
+def modulated_conv2d_ref(x, weight, styles, noise, bias, f, args: ModConvArgs) -> torch.Tensor:
+    """The reference: StyleGAN2's formulations in plain PyTorch, then ``bias_act``.
+
+    ``fused_modconv=True``: one grouped convolution over per-sample modulated (and
+    demodulated) weights. ``fused_modconv=False``: the shared weight on style-scaled inputs,
+    demodulation applied to the output. Modulation and demodulation are computed in the
+    weight's dtype, the convolution in x's dtype. Inputs are expected prenormalized
+    (:func:`prenormalize`).
+    """
+    n, c, h, w_ = x.shape
+    out_ch, _, kh, kw = weight.shape
+    conv_kw = dict(
+        f=f, up=args.up, down=args.down, padding=list(args.pads), flip_weight=args.flip_weight,
+        impl="ref",
+    )
+    wm = None
+    dcoefs = None
+    if args.demodulate or args.fused_modconv:
+        wm = weight[None] * styles.to(weight.dtype).reshape(n, 1, c, 1, 1)  # [N, O, I, kh, kw]
+    if args.demodulate:
+        dcoefs = (wm.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
+    if args.fused_modconv:
+        if args.demodulate:
+            wm = wm * dcoefs.reshape(n, out_ch, 1, 1, 1)
+        y = conv2d_resample(
+            x.reshape(1, n * c, h, w_), wm.reshape(n * out_ch, c, kh, kw).to(x.dtype),
+            groups=n, **conv_kw,
+        )
+        y = y.reshape(n, out_ch, *y.shape[2:])
+    else:
+        xs = x * styles.to(x.dtype).reshape(n, c, 1, 1)
+        y = conv2d_resample(xs, weight.to(x.dtype), **conv_kw)
+        if args.demodulate:
+            y = y * dcoefs.to(x.dtype).reshape(n, out_ch, 1, 1)
+    if noise is not None:
+        y = y + noise.to(x.dtype)
+    ba = BiasActArgs(dim=1, act=args.act, alpha=args.alpha, gain=args.gain, clamp=args.clamp)
+    return bias_act_ref(y, None if bias is None else bias.to(x.dtype), ba)
+
+
+def _fused_unavailable(reason_fn):
+    def check(x, weight, styles, noise, bias, f, args):
+        tensors = [t for t in (x, weight, styles, noise, bias, f) if t is not None]
+        return reason_fn(*tensors)
+
+    return check
+
+
+def _fused_run(backend: str):
+    def run(x, weight, styles, noise, bias, f, args):
+        from gankern.ops.modulated_conv2d_fused import modulated_conv2d_fused
+
+        return modulated_conv2d_fused(x, weight, styles, noise, bias, f, args, backend)
+
+    return run
+
+
+def _cuda_unavailable(*tensors):
+    reason = cuda_unavailable_reason(*tensors)
+    if reason is None:
+        from gankern.ops.modulated_conv2d_cuda import cuda_op_unavailable_reason
+
+        reason = cuda_op_unavailable_reason()
+    return reason
+
+
+# name -> (unavailable_reason(x, weight, styles, noise, bias, f, args), run(same)).
+FAST_BACKENDS: dict = {
+    "cuda": (_fused_unavailable(_cuda_unavailable), _fused_run("cuda")),
+    "triton": (_fused_unavailable(triton_unavailable_reason), _fused_run("triton")),
+}
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    noise: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding=0,
+    resample_filter: torch.Tensor | None = None,
+    demodulate: bool = True,
+    flip_weight: bool = True,
+    fused_modconv: bool = True,
+    bias: torch.Tensor | None = None,
+    act: str = "linear",
+    alpha: float | None = None,
+    gain: float | None = None,
+    clamp: float | None = None,
+    impl: str = "auto",
+) -> torch.Tensor:
+    """Modulated convolution with demodulation, noise, bias, activation, gain and clamp.
+
+    Computes, per sample ``n``, with ``w'[o, i] = weight[o, i] * styles[n, i]``::
+
+        y = conv2d_resample(x, w', resample_filter, up, down, padding, flip_weight)
+        y = y * rsqrt(sum_{i,ky,kx} w'[o, i, ky, kx] ** 2 + 1e-8)     # if demodulate
+        y = clamp(act(y + noise + bias) * gain, -clamp, clamp)
+
+    Args:
+        x: input ``[N, Cin, H, W]`` (NCHW or channels_last), float16, bfloat16, float32 (and
+            float64 on ``impl="ref"``).
+        weight: ``[Cout, Cin, kh, kw]``, float32 or x's dtype, on x's device.
+        styles: ``[N, Cin]``, float32 or x's dtype: the per-sample scale of each input channel.
+        noise: None, or a tensor broadcastable to the output ``[N, Cout, out_h, out_w]``
+            (typically ``[N, 1, out_h, out_w]`` or ``[1, 1, out_h, out_w]``), already scaled by
+            the layer's noise strength; float32 or x's dtype. Added after demodulation.
+        up: upsampling factor, an int >= 1 (StyleGAN2 uses 1 or 2).
+        down: downsampling factor, an int >= 1 (StyleGAN2 uses 1 or 2).
+        padding: padding of the (upsampled) input as in :func:`gankern.ops.conv2d_resample`:
+            an int, ``[x, y]`` or ``[x0, x1, y0, y1]``; StyleGAN2 passes ``kernel_size // 2``.
+        resample_filter: FIR filter for the resampling (e.g. ``setup_filter([1, 3, 3, 1])``),
+            None for the identity filter.
+        demodulate: normalise each output channel of each sample's modulated weight.
+        flip_weight: True to correlate with the weight (as ``F.conv2d``), False to convolve
+            (StyleGAN2 passes ``up == 1``).
+        fused_modconv: the reference's formulation: True for one grouped convolution over
+            per-sample weights, False for the shared weight on style-scaled inputs (both give
+            the same result; the fused backends ignore it). Inside
+            :func:`gankern.ops.no_weight_gradients` the reference's grouped formulation loses
+            the styles' gradient through the weights, so StyleGAN2 trains with
+            ``fused_modconv=False``; the fused backends always keep it.
+        bias: ``[Cout]`` or None, float32 or x's dtype.
+        act, alpha, gain, clamp: as in :func:`gankern.ops.bias_act` (gain None is the
+            activation's default gain, e.g. sqrt(2) for lrelu; clamp None for no clamping).
+        impl: ``"auto"``, ``"cuda"``, ``"triton"`` or ``"ref"`` (see :mod:`gankern.ops`).
+
+    Returns:
+        ``[N, Cout, out_h, out_w]`` in x's dtype (``H * up // down`` for StyleGAN2's 3x3,
+        padding 1, 4-tap settings).
+
+    In float16 with demodulation, weight and styles are first scaled by their largest
+    magnitudes (StyleGAN2's overflow guard; the result is unchanged). Gradients of first
+    and second order are supported on every backend (R1, path length regularization).
+    """
+    args = _check_args(
+        x, weight, styles, noise, up, down, padding, resample_filter, demodulate, flip_weight,
+        fused_modconv, bias, act, alpha, gain, clamp,
+    )
+    weight, styles = prenormalize(x, weight, styles, args.demodulate)
+    inputs = (x, weight, styles, noise, bias, resample_filter, args)
+    checks = {
+        name: (lambda check=check: check(*inputs)) for name, (check, _) in FAST_BACKENDS.items()
+    }
+    backend = select_impl("modulated_conv2d", impl, checks, x.device)
+    if backend == "ref":
+        return modulated_conv2d_ref(*inputs)
+    return FAST_BACKENDS[backend][1](*inputs)

@@ -1,0 +1,154 @@
+"""Triton weight gradient of the modulated convolution (implicit GEMM, split over K).
+
+For the convolution of :mod:`gankern.ops.triton.modulated_conv2d_conv` (input ``x``,
+modulation ``pre``, zero insertion ``U``, stride ``S``, padding ``PY, PX``) and the gradient
+``g [N, O, OH, OW]`` of its output ``z``::
+
+    dw[o, c, ky, kx] = sum_{n, oy, ox} g[n, o, oy, ox] * pre[n, c]
+                                       * xu[n, c, oy*S + ky - PY, ox*S + kx - PX]
+
+Per tap this is a GEMM ``[O, K] x [K, C]`` whose reduction runs over ``K = N * OH * OW``
+output pixels. For ``U > 1`` only the pixels with ``oy + ky - PY`` divisible by ``U`` meet a
+non-zero input, so the reduction enumerates just those (a ``1 / U**2`` share of them). The
+long reduction is split into ``SPLIT`` chunks (one program each, written to a float32 buffer
+and summed afterwards: deterministic, no atomics) so that small ``O x C`` problems such as
+ToRGB still fill the GPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from gankern.ops._backend import triton_interpreter_enabled
+from gankern.ops.triton.modulated_conv2d_conv import _clip_pow2, dot_precision
+
+
+@triton.jit
+def _modconv_wgrad_kernel(
+    g_ptr, x_ptr, pre_ptr, dw_ptr,
+    N, C, H, W, O, OH, OW, KW, PAD_Y, PAD_X, SPLIT, K_PER_SPLIT,
+    sgn, sgo, sgh, sgw,
+    sxn, sxc, sxh, sxw,
+    spn, spc,
+    sds, sdo, sdc, sdh, sdw,
+    UP: tl.constexpr,
+    STRIDE: tl.constexpr,
+    HAS_PRE: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    pid_o = tl.program_id(0)
+    pid_c = tl.program_id(1)
+    pid_t = tl.program_id(2)
+    tap = pid_t // SPLIT
+    split = pid_t % SPLIT
+    ky = tap // KW
+    kx = tap % KW
+
+    # The output pixels that meet a real (not inserted) input pixel through this tap.
+    oy0 = ((PAD_Y - ky) % UP + UP) % UP
+    ox0 = ((PAD_X - kx) % UP + UP) % UP
+    ph = (OH - oy0 + UP - 1) // UP
+    pw = (OW - ox0 + UP - 1) // UP
+    phw = tl.maximum(ph * pw, 1)
+    pw_safe = tl.maximum(pw, 1)
+    k_start = split * K_PER_SPLIT
+    k_end = tl.minimum(k_start + K_PER_SPLIT, N * ph * pw)
+
+    offs_o = pid_o * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_c = pid_c * BLOCK_N + tl.arange(0, BLOCK_N)
+    o_ok = offs_o < O
+    c_ok = offs_c < C
+    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    for k0 in range(k_start, k_end, BLOCK_K):
+        kk = k0 + tl.arange(0, BLOCK_K)
+        k_ok = kk < k_end
+        n = tl.where(k_ok, kk // phw, 0)
+        rem = kk - n * phw
+        oy = (rem // pw_safe) * UP + oy0
+        ox = (rem % pw_safe) * UP + ox0
+        iy_num = oy * STRIDE + ky - PAD_Y
+        ix_num = ox * STRIDE + kx - PAD_X
+        iy = iy_num // UP
+        ix = ix_num // UP
+        x_ok = k_ok & (iy_num >= 0) & (iy < H) & (ix_num >= 0) & (ix < W)
+        g_off = tl.where(k_ok, n.to(tl.int64) * sgn + oy * sgh + ox * sgw, 0)
+        a = tl.load(
+            g_ptr + offs_o[:, None] * sgo + g_off[None, :],
+            mask=o_ok[:, None] & k_ok[None, :],
+            other=0.0,
+        )
+        x_off = tl.where(x_ok, n.to(tl.int64) * sxn + iy * sxh + ix * sxw, 0)
+        b = tl.load(
+            x_ptr + x_off[:, None] + offs_c[None, :] * sxc,
+            mask=x_ok[:, None] & c_ok[None, :],
+            other=0.0,
+        )
+        if HAS_PRE:
+            s = tl.load(
+                pre_ptr + n[:, None] * spn + offs_c[None, :] * spc,
+                mask=k_ok[:, None] & c_ok[None, :],
+                other=0.0,
+            )
+            b = (b.to(tl.float32) * s).to(x_ptr.dtype.element_ty)
+        acc = tl.dot(a, b, acc, input_precision=DOT_PRECISION)
+
+    dw_off = split * sds + offs_o[:, None] * sdo + offs_c[None, :] * sdc + ky * sdh + kx * sdw
+    tl.store(dw_ptr + dw_off, acc, mask=o_ok[:, None] & c_ok[None, :])
+
+
+def modconv_wgrad_triton(
+    g: torch.Tensor,
+    x: torch.Tensor,
+    pre: torch.Tensor | None,
+    up: int,
+    stride: int,
+    pad_y: int,
+    pad_x: int,
+    kh: int,
+    kw: int,
+) -> torch.Tensor:
+    """Weight gradient ``[O, C, kh, kw]`` in float32 (see the module docstring).
+
+    ``g`` and ``x`` share a dtype; ``up > 1`` requires ``stride == 1``.
+    """
+    n, c, h, w = x.shape
+    _, o, out_h, out_w = g.shape
+    k_max = n * (-(-out_h // up)) * (-(-out_w // up))
+    if triton_interpreter_enabled():
+        block_m, block_n, block_k = _clip_pow2(o, 16, 64), _clip_pow2(c, 16, 64), 32
+        split, num_warps, num_stages = 1, 4, 1
+    else:
+        block_m, block_n = _clip_pow2(o, 16, 128), _clip_pow2(c, 16, 128)
+        block_k = 32 if x.dtype == torch.float32 else 64
+        tiles = triton.cdiv(o, block_m) * triton.cdiv(c, block_n) * kh * kw
+        sms = torch.cuda.get_device_properties(x.device).multi_processor_count
+        # Enough programs for ~4 waves, but keep every chunk at least 8 K-steps long.
+        split = max(1, min(triton.cdiv(4 * sms, tiles), triton.cdiv(k_max, 8 * block_k)))
+        num_warps = 8 if block_m * block_n >= 128 * 128 else 4
+        num_stages = 3
+    k_per_split = triton.cdiv(triton.cdiv(k_max, split), block_k) * block_k
+    dw = torch.empty((split, o, c, kh, kw), dtype=torch.float32, device=x.device)
+    grid = (triton.cdiv(o, block_m), triton.cdiv(c, block_n), kh * kw * split)
+    _modconv_wgrad_kernel[grid](
+        g, x, pre if pre is not None else x, dw,
+        n, c, h, w, o, out_h, out_w, kw, pad_y, pad_x, split, k_per_split,
+        *g.stride(),
+        *x.stride(),
+        *(pre.stride() if pre is not None else (0, 0)),
+        *dw.stride(),
+        UP=up,
+        STRIDE=stride,
+        HAS_PRE=pre is not None,
+        DOT_PRECISION=dot_precision(x.dtype),
+        BLOCK_M=block_m,
+        BLOCK_N=block_n,
+        BLOCK_K=block_k,
+        num_warps=num_warps,
+        num_stages=num_stages,
+    )
+    return dw[0] if split == 1 else dw.sum(0)
