@@ -1,0 +1,332 @@
+// upfirdn2d kernels (see upfirdn2d.h for the semantics). Only CUDA headers, no torch.
+//
+// Tiled kernels: one block computes a tile of outputs (a TH x TW patch of one channel for
+// planar layouts, or of CB channels for channels-last ones). It first stages the input window
+// that the tile reads, and the correlation filter (flip and gain applied), in shared memory as
+// float32; zeros stand for pixels outside the input, which implements padding and cropping
+// with no branch in the inner loop. Then each thread gathers the taps of its outputs: output o
+// along an axis reads input (o * down - pad0 + t) / up for the taps t that make the division
+// exact, i.e. every up-th tap starting at t0 = (pad0 - o * down) mod up.
+//
+// The per-thread work lives in __host__ __device__ code (TiledBlock, direct_output) and the
+// choice of kernel in dispatch(), templated on a launcher: the GPU launcher below launches the
+// kernels, and a host emulator (tests/upfirdn2d_emulator.cu) runs the very same code on the
+// CPU, block by block and thread by thread, so the indexing is tested on machines without GPU.
+#include "upfirdn2d.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <climits>
+#include <cstddef>
+
+namespace gankern {
+namespace upfirdn2d {
+namespace detail {
+
+constexpr int kThreads = 256;
+constexpr size_t kMaxSharedBytes = 48 * 1024;  // the default dynamic shared memory limit
+
+#define GANKERN_HD __host__ __device__ __forceinline__
+
+GANKERN_HD float to_float(float v) { return v; }
+GANKERN_HD float to_float(__half v) { return __half2float(v); }
+GANKERN_HD float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+GANKERN_HD T from_float(float v);
+template <>
+GANKERN_HD float from_float<float>(float v) { return v; }
+template <>
+GANKERN_HD __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <>
+GANKERN_HD __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+GANKERN_HD int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+GANKERN_HD int pos_mod(int a, int b) {
+  const int m = a % b;
+  return m < 0 ? m + b : m;
+}
+
+// How many input samples along one axis a tile of `tile` outputs reads (an upper bound):
+// floor((k0 + (tile - 1) * down + taps - 1) / up) - floor(k0 / up) + 1 for any k0.
+GANKERN_HD int input_extent(int tile, int up, int down, int taps) {
+  return ((tile - 1) * down + taps - 1) / up + 2;
+}
+
+// Correlation tap (ty, tx): the filter flipped unless flip_filter, times the gain.
+GANKERN_HD float correlation_tap(const Params& p, int ty, int tx) {
+  const int fy = p.flip_filter ? ty : p.fh - 1 - ty;
+  const int fx = p.flip_filter ? tx : p.fw - 1 - tx;
+  const float w = p.separable ? p.f[fy] * p.f[fx] : p.f[fy * p.fw + fx];
+  return w * p.gain;
+}
+
+// One block of a tiled kernel. UP, DOWN and FT (filter size) are compile-time constants in
+// the fast paths (the same along both axes) and 0 in the general path, which reads them from
+// the parameters. TW x TH output pixels times CB channels per block; CL selects the
+// channels-last thread mapping (channels fastest) over the planar one (columns fastest).
+template <typename T, int UP, int DOWN, int FT, int TW, int TH, int CB, bool CL>
+struct TiledBlock {
+  int up_x, up_y, down_x, down_y, fw, fh;
+  int in_tw, in_th;  // input window extents
+  int n, c0, ox0, oy0;  // sample, first channel and first output pixel of the tile
+  int ix0, iy0;  // first input pixel of the window (may lie outside the input)
+
+  static GANKERN_HD int tiles_x(const Params& p) { return (p.out_w + TW - 1) / TW; }
+  static GANKERN_HD int tiles_y(const Params& p) { return (p.out_h + TH - 1) / TH; }
+  static GANKERN_HD int channel_groups(const Params& p) { return (p.c + CB - 1) / CB; }
+
+  static int64_t num_blocks(const Params& p) {
+    return int64_t(tiles_x(p)) * tiles_y(p) * channel_groups(p) * p.n;
+  }
+
+  GANKERN_HD explicit TiledBlock(const Params& p, int block)
+      : up_x(UP > 0 ? UP : p.up_x),
+        up_y(UP > 0 ? UP : p.up_y),
+        down_x(DOWN > 0 ? DOWN : p.down_x),
+        down_y(DOWN > 0 ? DOWN : p.down_y),
+        fw(FT > 0 ? FT : p.fw),
+        fh(FT > 0 ? FT : p.fh) {
+    in_tw = input_extent(TW, up_x, down_x, fw);
+    in_th = input_extent(TH, up_y, down_y, fh);
+    const int tx = block % tiles_x(p);
+    block /= tiles_x(p);
+    const int ty = block % tiles_y(p);
+    block /= tiles_y(p);
+    c0 = (block % channel_groups(p)) * CB;
+    n = block / channel_groups(p);
+    ox0 = tx * TW;
+    oy0 = ty * TH;
+    ix0 = floor_div(ox0 * down_x - p.pad_x0, up_x);
+    iy0 = floor_div(oy0 * down_y - p.pad_y0, up_y);
+  }
+
+  static GANKERN_HD size_t shared_floats(const Params& p) {
+    const TiledBlock geometry(p, 0);
+    return size_t(geometry.fh) * geometry.fw + size_t(CB) * geometry.in_th * geometry.in_tw;
+  }
+
+  // Phase 1 (thread tid of kThreads): stage the filter and the input window.
+  GANKERN_HD void load(const Params& p, int tid, float* smem) const {
+    for (int i = tid; i < fh * fw; i += kThreads) smem[i] = correlation_tap(p, i / fw, i % fw);
+    float* tile = smem + fh * fw;
+    const T* x = static_cast<const T*>(p.x) + int64_t(n) * p.sx[0];
+    const int total = CB * in_th * in_tw;
+    for (int idx = tid; idx < total; idx += kThreads) {
+      // The window is stored in the order threads read it, so idx is also the smem index.
+      int c, col, row;
+      if (CL) {
+        c = idx % CB;
+        const int r = idx / CB;
+        col = r % in_tw;
+        row = r / in_tw;
+      } else {
+        col = idx % in_tw;
+        const int r = idx / in_tw;
+        row = r % in_th;
+        c = r / in_th;
+      }
+      const int gc = c0 + c, gx = ix0 + col, gy = iy0 + row;
+      float v = 0.f;
+      if (gc < p.c && gx >= 0 && gx < p.in_w && gy >= 0 && gy < p.in_h)
+        v = to_float(x[gc * p.sx[1] + gy * p.sx[2] + gx * p.sx[3]]);
+      tile[idx] = v;
+    }
+  }
+
+  GANKERN_HD int tile_index(int c, int row, int col) const {
+    return CL ? (row * in_tw + col) * CB + c : (c * in_th + row) * in_tw + col;
+  }
+
+  // Phase 2 (after a barrier): each thread computes its outputs from shared memory.
+  GANKERN_HD void compute(const Params& p, int tid, const float* smem) const {
+    const float* filt = smem;
+    const float* tile = smem + fh * fw;
+    T* y = static_cast<T*>(p.y) + int64_t(n) * p.sy[0];
+    const int taps_x = (fw + up_x - 1) / up_x;
+    const int taps_y = (fh + up_y - 1) / up_y;
+    for (int idx = tid; idx < CB * TH * TW; idx += kThreads) {
+      int c, lx, ly;
+      if (CL) {
+        c = idx % CB;
+        const int r = idx / CB;
+        lx = r % TW;
+        ly = r / TW;
+      } else {
+        lx = idx % TW;
+        const int r = idx / TW;
+        ly = r % TH;
+        c = r / TH;
+      }
+      const int gc = c0 + c, ox = ox0 + lx, oy = oy0 + ly;
+      if (gc >= p.c || ox >= p.out_w || oy >= p.out_h) continue;
+      // First contributing tap and the window position of the input sample it reads.
+      const int kx = ox * down_x - p.pad_x0;
+      const int ky = oy * down_y - p.pad_y0;
+      const int t0x = pos_mod(-kx, up_x);
+      const int t0y = pos_mod(-ky, up_y);
+      const int bx = (kx + t0x) / up_x - ix0;  // exact division
+      const int by = (ky + t0y) / up_y - iy0;
+      float acc = 0.f;
+#pragma unroll
+      for (int jy = 0; jy < taps_y; ++jy) {
+        const int ty = t0y + jy * up_y;
+        if (ty < fh) {
+#pragma unroll
+          for (int jx = 0; jx < taps_x; ++jx) {
+            const int tx = t0x + jx * up_x;
+            if (tx < fw) acc += filt[ty * fw + tx] * tile[tile_index(c, by + jy, bx + jx)];
+          }
+        }
+      }
+      y[gc * p.sy[1] + oy * p.sy[2] + ox * p.sy[3]] = from_float<T>(acc);
+    }
+  }
+};
+
+// The direct path: output `index` (in the output's memory order) gathered from global memory.
+template <typename T, bool CL>
+GANKERN_HD void direct_output(const Params& p, int64_t index) {
+  int c, ox, oy, n;
+  if (CL) {
+    c = int(index % p.c);
+    index /= p.c;
+    ox = int(index % p.out_w);
+    index /= p.out_w;
+  } else {
+    ox = int(index % p.out_w);
+    index /= p.out_w;
+  }
+  oy = int(index % p.out_h);
+  index /= p.out_h;
+  if (!CL) {
+    c = int(index % p.c);
+    index /= p.c;
+  }
+  n = int(index);
+  const int kx = ox * p.down_x - p.pad_x0;
+  const int ky = oy * p.down_y - p.pad_y0;
+  const int t0x = pos_mod(-kx, p.up_x);
+  const int t0y = pos_mod(-ky, p.up_y);
+  const int ix = (kx + t0x) / p.up_x;
+  const int iy = (ky + t0y) / p.up_y;
+  const T* x = static_cast<const T*>(p.x) + n * p.sx[0] + c * p.sx[1];
+  float acc = 0.f;
+  for (int jy = 0, ty = t0y; ty < p.fh; ++jy, ty += p.up_y) {
+    const int gy = iy + jy;
+    if (gy < 0 || gy >= p.in_h) continue;
+    for (int jx = 0, tx = t0x; tx < p.fw; ++jx, tx += p.up_x) {
+      const int gx = ix + jx;
+      if (gx < 0 || gx >= p.in_w) continue;
+      acc += correlation_tap(p, ty, tx) * to_float(x[gy * p.sx[2] + gx * p.sx[3]]);
+    }
+  }
+  T* y = static_cast<T*>(p.y);
+  y[n * p.sy[0] + c * p.sy[1] + oy * p.sy[2] + ox * p.sy[3]] = from_float<T>(acc);
+}
+
+template <typename Block>
+bool fits_in_shared_memory(const Params& p) {
+  return Block::shared_floats(p) * sizeof(float) <= kMaxSharedBytes;
+}
+
+// Pick the kernel for `p` and run it through `launcher`, which provides
+//   tiled<TiledBlock<...>>(p, path) and direct<T, CL>(p, path).
+template <typename T, typename Launcher>
+cudaError_t dispatch(const Params& p, Launcher& launcher) {
+  // Channels-last mapping when channels are the fastest dimension and numerous enough to
+  // fill a warp's loads; few channels (RGB) tile planes.
+  const bool cl = p.sx[1] < p.sx[3] && p.c >= 8;
+  const bool same_axes = p.up_x == p.up_y && p.down_x == p.down_y && p.fw == p.fh;
+  if (same_axes && p.fw == 4) {
+    if (p.up_x == 2 && p.down_x == 1) {
+      return cl ? launcher.template tiled<TiledBlock<T, 2, 1, 4, 8, 8, 32, true>>(p, Path::kUp2Filter4)
+                : launcher.template tiled<TiledBlock<T, 2, 1, 4, 64, 32, 1, false>>(p, Path::kUp2Filter4);
+    }
+    if (p.up_x == 1 && p.down_x == 2) {
+      return cl ? launcher.template tiled<TiledBlock<T, 1, 2, 4, 8, 4, 32, true>>(p, Path::kDown2Filter4)
+                : launcher.template tiled<TiledBlock<T, 1, 2, 4, 32, 16, 1, false>>(p, Path::kDown2Filter4);
+    }
+    if (p.up_x == 1 && p.down_x == 1) {
+      return cl ? launcher.template tiled<TiledBlock<T, 1, 1, 4, 8, 4, 32, true>>(p, Path::kFilter4)
+                : launcher.template tiled<TiledBlock<T, 1, 1, 4, 64, 16, 1, false>>(p, Path::kFilter4);
+    }
+  }
+  using GeneralCL = TiledBlock<T, 0, 0, 0, 4, 4, 32, true>;
+  using GeneralPlanar = TiledBlock<T, 0, 0, 0, 32, 16, 1, false>;
+  if (cl && fits_in_shared_memory<GeneralCL>(p))
+    return launcher.template tiled<GeneralCL>(p, Path::kTiledGeneral);
+  if (!cl && fits_in_shared_memory<GeneralPlanar>(p))
+    return launcher.template tiled<GeneralPlanar>(p, Path::kTiledGeneral);
+  // The direct path follows the output's memory order, so that stores coalesce.
+  return p.sy[1] < p.sy[3] ? launcher.template direct<T, true>(p, Path::kDirect)
+                           : launcher.template direct<T, false>(p, Path::kDirect);
+}
+
+#ifndef GANKERN_UPFIRDN2D_HOST_EMULATION
+
+template <typename Block>
+__global__ void __launch_bounds__(kThreads) tiled_kernel(Params p) {
+  extern __shared__ float smem[];
+  const Block block(p, blockIdx.x);
+  block.load(p, threadIdx.x, smem);
+  __syncthreads();
+  block.compute(p, threadIdx.x, smem);
+}
+
+template <typename T, bool CL>
+__global__ void __launch_bounds__(kThreads) direct_kernel(Params p, int64_t total) {
+  const int64_t stride = int64_t(gridDim.x) * kThreads;
+  for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < total; i += stride)
+    direct_output<T, CL>(p, i);
+}
+
+struct GpuLauncher {
+  cudaStream_t stream;
+  Path* path;
+
+  template <typename Block>
+  cudaError_t tiled(const Params& p, Path chosen) {
+    if (path) *path = chosen;
+    const int64_t blocks = Block::num_blocks(p);
+    if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
+    const size_t smem = Block::shared_floats(p) * sizeof(float);
+    tiled_kernel<Block><<<unsigned(blocks), kThreads, smem, stream>>>(p);
+    return cudaGetLastError();
+  }
+
+  template <typename T, bool CL>
+  cudaError_t direct(const Params& p, Path chosen) {
+    if (path) *path = chosen;
+    const int64_t total = int64_t(p.n) * p.c * p.out_h * p.out_w;
+    int64_t blocks = (total + kThreads - 1) / kThreads;
+    if (blocks > (int64_t(1) << 20)) blocks = int64_t(1) << 20;  // grid-stride beyond that
+    direct_kernel<T, CL><<<unsigned(blocks), kThreads, 0, stream>>>(p, total);
+    return cudaGetLastError();
+  }
+};
+
+#endif  // GANKERN_UPFIRDN2D_HOST_EMULATION
+
+}  // namespace detail
+
+#ifndef GANKERN_UPFIRDN2D_HOST_EMULATION
+
+cudaError_t launch(const Params& p, Dtype dtype, cudaStream_t stream, Path* path) {
+  detail::GpuLauncher launcher{stream, path};
+  switch (dtype) {
+    case Dtype::kFloat32:
+      return detail::dispatch<float>(p, launcher);
+    case Dtype::kFloat16:
+      return detail::dispatch<__half>(p, launcher);
+    case Dtype::kBFloat16:
+      return detail::dispatch<__nv_bfloat16>(p, launcher);
+  }
+  return cudaErrorInvalidValue;
+}
+
+#endif  // GANKERN_UPFIRDN2D_HOST_EMULATION
+
+}  // namespace upfirdn2d
+}  // namespace gankern
