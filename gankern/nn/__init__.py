@@ -7,15 +7,19 @@ from gankern.nn.equalized import Conv2dLayer, FullyConnectedLayer
 from gankern.nn.impl import set_impl
 from gankern.nn.mapping import MappingNetwork, normalize_2nd_moment
 from gankern.nn.minibatch_std import MinibatchStdLayer
+from gankern.nn.resample import Blur, Downsample, Upsample
 from gankern.nn.synthesis import SynthesisLayer, ToRGBLayer
 
 __all__ = [
+    "Blur",
     "Conv2dLayer",
+    "Downsample",
     "FullyConnectedLayer",
     "MappingNetwork",
     "MinibatchStdLayer",
     "SynthesisLayer",
     "ToRGBLayer",
+    "Upsample",
     "normalize_2nd_moment",
     "set_impl",
 ]
