@@ -1,0 +1,320 @@
+// bias_act kernels: one elementwise kernel, templated on the element type, the mode (forward,
+// first derivative, second derivative), the activation and the index width. See bias_act.h.
+#include "bias_act.h"
+
+#include <cstring>
+#include <type_traits>
+
+namespace gankern {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kMaxBlocks = 1 << 20;  // grid-stride loop beyond this
+
+// torch.nn.functional.selu's constants; softplus returns z itself above its threshold.
+constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
+constexpr float kSeluScale = 1.0507009873554804934193349852946f;
+constexpr float kSoftplusThreshold = 20.0f;
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+// n / d for 0 <= n < 2^31 by a multiply and a shift (round-up method of Granlund and
+// Montgomery): shift = ceil(log2 d), magic = floor(2^32 (2^shift - d) / d) + 1.
+struct FastDiv {
+  uint32_t magic;
+  uint32_t shift;
+
+  __host__ explicit FastDiv(uint32_t d = 1) {
+    shift = 0;
+    while ((uint64_t{1} << shift) < d) ++shift;
+    magic = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << shift) - d)) / d + 1);
+  }
+  __device__ __forceinline__ uint32_t div(uint32_t n) const {
+    return (__umulhi(n, magic) + n) >> shift;
+  }
+};
+
+template <typename T>
+struct KernelArgs {
+  T* out;
+  const T* src;
+  const T* b;
+  const T* x;
+  const T* y;
+  const T* dy;
+  int64_t n;
+  int64_t dim_stride;
+  int64_t dim_size;
+  FastDiv div_stride;
+  FastDiv div_size;
+  float alpha;
+  float gain;
+  float inv_gain;      // 1 / gain, or 0 when gain is 0 (then every derivative is 0 anyway)
+  float clamp;         // < 0: none
+  float clamp_stored;  // clamp rounded to T: what a clamped saved output holds
+  bool vectorized;     // every pointer is 16-byte aligned
+};
+
+__device__ __forceinline__ float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
+
+// f(z). NaN propagates: the comparisons that pick a branch are false for NaN.
+template <int ACT>
+__device__ __forceinline__ float act_forward(float z, float alpha) {
+  if constexpr (ACT == kActRelu) return z < 0.0f ? 0.0f : z;
+  if constexpr (ACT == kActLrelu) return z < 0.0f ? z * alpha : z;
+  if constexpr (ACT == kActTanh) return tanhf(z);
+  if constexpr (ACT == kActSigmoid) return sigmoid(z);
+  if constexpr (ACT == kActElu) return z > 0.0f ? z : expm1f(z);
+  if constexpr (ACT == kActSelu) {
+    return z > 0.0f ? kSeluScale * z : kSeluScale * kSeluAlpha * expm1f(z);
+  }
+  if constexpr (ACT == kActSoftplus) return z > kSoftplusThreshold ? z : log1pf(expf(z));
+  if constexpr (ACT == kActSwish) return z * sigmoid(z);
+  return z;
+}
+
+// f'(z), from yy = f(z) or (swish) from z.
+template <int ACT>
+__device__ __forceinline__ float act_grad(float z, float yy, float alpha) {
+  if constexpr (ACT == kActRelu) return yy > 0.0f ? 1.0f : 0.0f;
+  if constexpr (ACT == kActLrelu) return yy > 0.0f ? 1.0f : alpha;
+  if constexpr (ACT == kActTanh) return 1.0f - yy * yy;
+  if constexpr (ACT == kActSigmoid) return yy * (1.0f - yy);
+  if constexpr (ACT == kActElu) return yy > 0.0f ? 1.0f : yy + 1.0f;
+  if constexpr (ACT == kActSelu) return yy > 0.0f ? kSeluScale : yy + kSeluScale * kSeluAlpha;
+  if constexpr (ACT == kActSoftplus) return -expm1f(-yy);  // sigmoid(z) = 1 - exp(-f(z))
+  if constexpr (ACT == kActSwish) {
+    const float s = sigmoid(z);
+    return s * (1.0f + z * (1.0f - s));
+  }
+  return 1.0f;
+}
+
+// f''(z), from yy = f(z) or (swish) from z; zero for the piecewise-linear activations.
+template <int ACT>
+__device__ __forceinline__ float act_grad2(float z, float yy) {
+  if constexpr (ACT == kActTanh) return -2.0f * yy * (1.0f - yy * yy);
+  if constexpr (ACT == kActSigmoid) return yy * (1.0f - yy) * (1.0f - 2.0f * yy);
+  if constexpr (ACT == kActElu) return yy > 0.0f ? 0.0f : yy + 1.0f;
+  if constexpr (ACT == kActSelu) return yy > 0.0f ? 0.0f : yy + kSeluScale * kSeluAlpha;
+  if constexpr (ACT == kActSoftplus) {
+    const float g = -expm1f(-yy);
+    return g * (1.0f - g);
+  }
+  if constexpr (ACT == kActSwish) {
+    const float s = sigmoid(z);
+    return s * (1.0f - s) * (2.0f + z * (1.0f - 2.0f * s));
+  }
+  return 0.0f;
+}
+
+// One output element from its inputs (already in float; unused ones are 0).
+template <int MODE, int ACT, typename T>
+__device__ __forceinline__ float compute(const KernelArgs<T>& a, float src, float bias, float xv,
+                                         float yv, float dyv) {
+  if constexpr (MODE == kBiasActForward) {
+    float v = act_forward<ACT>(src + bias, a.alpha) * a.gain;
+    if (a.clamp >= 0.0f) v = v > a.clamp ? a.clamp : (v < -a.clamp ? -a.clamp : v);
+    return v;
+  } else {
+    const float z = xv + bias;  // read by swish only
+    const float yy = yv * a.inv_gain;
+    float out;
+    if constexpr (MODE == kBiasActGrad) {
+      out = src * a.gain * act_grad<ACT>(z, yy, a.alpha);
+    } else {
+      out = src * dyv * a.gain * act_grad2<ACT>(z, yy);
+    }
+    if (a.clamp >= 0.0f) {
+      bool keep;
+      if constexpr (ACT == kActSwish) {
+        // Recomputed from z, exactly as torch.clamp's gradient (the bounds pass).
+        const float v = act_forward<ACT>(z, a.alpha) * a.gain;
+        keep = v >= -a.clamp && v <= a.clamp;
+      } else {
+        keep = fabsf(yv) < a.clamp_stored;
+      }
+      if (!keep) out = 0.0f;
+    }
+    return out;
+  }
+}
+
+// Index along the bias dimension of flat offset i.
+template <bool WIDE, typename T, typename Index>
+__device__ __forceinline__ int64_t channel(const KernelArgs<T>& a, Index i) {
+  if constexpr (WIDE) {
+    return (static_cast<int64_t>(i) / a.dim_stride) % a.dim_size;
+  } else {
+    const uint32_t q = a.div_stride.div(i);
+    return q - a.div_size.div(q) * static_cast<uint32_t>(a.dim_size);
+  }
+}
+
+template <int MODE, int ACT, bool WIDE, typename T, typename Index>
+__device__ __forceinline__ void process_one(const KernelArgs<T>& a, Index i) {
+  const float src = to_float(a.src[i]);
+  const float bias = a.b ? to_float(__ldg(a.b + channel<WIDE>(a, i))) : 0.0f;
+  float xv = 0.0f, yv = 0.0f, dyv = 0.0f;
+  if constexpr (MODE != kBiasActForward) {
+    if (a.x) xv = to_float(a.x[i]);
+    if (a.y) yv = to_float(a.y[i]);
+  }
+  if constexpr (MODE == kBiasActGrad2) dyv = to_float(a.dy[i]);
+  a.out[i] = from_float<T>(compute<MODE, ACT>(a, src, bias, xv, yv, dyv));
+}
+
+// 16 bytes of T, moved with one vector load or store.
+template <typename T>
+struct Pack {
+  static constexpr int kSize = 16 / sizeof(T);
+  T v[kSize];
+
+  __device__ __forceinline__ static Pack load(const T* p) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(p);
+    Pack pack;
+    memcpy(pack.v, &raw, sizeof(raw));
+    return pack;
+  }
+  __device__ __forceinline__ void store(T* p) const {
+    uint4 raw;
+    memcpy(&raw, v, sizeof(raw));
+    *reinterpret_cast<uint4*>(p) = raw;
+  }
+};
+
+template <int MODE, int ACT, bool WIDE, typename T, typename Index>
+__device__ __forceinline__ void process_pack(const KernelArgs<T>& a, Index i) {
+  constexpr int V = Pack<T>::kSize;
+  const Pack<T> src = Pack<T>::load(a.src + i);
+  Pack<T> xs{}, ys{}, dys{}, out;
+  if constexpr (MODE != kBiasActForward) {
+    if (a.x) xs = Pack<T>::load(a.x + i);
+    if (a.y) ys = Pack<T>::load(a.y + i);
+  }
+  if constexpr (MODE == kBiasActGrad2) dys = Pack<T>::load(a.dy + i);
+#pragma unroll
+  for (int k = 0; k < V; ++k) {
+    const float bias = a.b ? to_float(__ldg(a.b + channel<WIDE>(a, i + k))) : 0.0f;
+    out.v[k] = from_float<T>(compute<MODE, ACT>(a, to_float(src.v[k]), bias, to_float(xs.v[k]),
+                                                to_float(ys.v[k]), to_float(dys.v[k])));
+  }
+  out.store(a.out + i);
+}
+
+// WIDE: 64-bit indices and plain division, for tensors of 2^31 elements or more.
+template <typename T, int MODE, int ACT, bool WIDE>
+__global__ void __launch_bounds__(kThreads) bias_act_kernel(const KernelArgs<T> a) {
+  using Index = std::conditional_t<WIDE, int64_t, uint32_t>;
+  constexpr int V = Pack<T>::kSize;
+  const Index tid = static_cast<Index>(blockIdx.x) * kThreads + threadIdx.x;
+  const Index nthreads = static_cast<Index>(gridDim.x) * kThreads;
+  const Index n = static_cast<Index>(a.n);
+  Index tail = 0;
+  if (a.vectorized) {
+    const Index packs = n / V;
+    for (Index p = tid; p < packs; p += nthreads) process_pack<MODE, ACT, WIDE>(a, p * V);
+    tail = packs * V;
+  }
+  for (Index i = tail + tid; i < n; i += nthreads) process_one<MODE, ACT, WIDE>(a, i);
+}
+
+template <typename T, int MODE, int ACT>
+cudaError_t launch_act(const KernelArgs<T>& a, cudaStream_t stream) {
+  const int64_t work = a.vectorized ? (a.n + Pack<T>::kSize - 1) / Pack<T>::kSize : a.n;
+  const int64_t blocks64 = (work + kThreads - 1) / kThreads;
+  const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);
+  // Narrow indices while every index the loops form (below n plus one grid) fits in 32 bits.
+  if (a.n < (int64_t{1} << 31)) {
+    bias_act_kernel<T, MODE, ACT, false><<<blocks, kThreads, 0, stream>>>(a);
+  } else {
+    bias_act_kernel<T, MODE, ACT, true><<<blocks, kThreads, 0, stream>>>(a);
+  }
+  return cudaGetLastError();
+}
+
+template <typename T, int MODE>
+cudaError_t launch_mode(const KernelArgs<T>& a, int act, cudaStream_t stream) {
+  switch (act) {
+    case kActLinear: return launch_act<T, MODE, kActLinear>(a, stream);
+    case kActRelu: return launch_act<T, MODE, kActRelu>(a, stream);
+    case kActLrelu: return launch_act<T, MODE, kActLrelu>(a, stream);
+    case kActTanh: return launch_act<T, MODE, kActTanh>(a, stream);
+    case kActSigmoid: return launch_act<T, MODE, kActSigmoid>(a, stream);
+    case kActElu: return launch_act<T, MODE, kActElu>(a, stream);
+    case kActSelu: return launch_act<T, MODE, kActSelu>(a, stream);
+    case kActSoftplus: return launch_act<T, MODE, kActSoftplus>(a, stream);
+    case kActSwish: return launch_act<T, MODE, kActSwish>(a, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+template <typename T>
+T host_from_float(float v);
+template <>
+float host_from_float<float>(float v) { return v; }
+template <>
+__half host_from_float<__half>(float v) { return __float2half_rn(v); }
+template <>
+__nv_bfloat16 host_from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+float host_to_float(float v) { return v; }
+float host_to_float(__half v) { return __half2float(v); }
+float host_to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+}  // namespace
+
+template <typename T>
+cudaError_t launch_bias_act(const BiasActParams& p, cudaStream_t stream) {
+  if (p.n <= 0 || p.dim_size <= 0 || p.dim_stride <= 0 || !p.out || !p.src) {
+    return cudaErrorInvalidValue;
+  }
+  if (p.mode == kBiasActGrad2 && !p.dy) return cudaErrorInvalidValue;
+  KernelArgs<T> a;
+  a.out = static_cast<T*>(p.out);
+  a.src = static_cast<const T*>(p.src);
+  a.b = static_cast<const T*>(p.b);
+  a.x = static_cast<const T*>(p.x);
+  a.y = static_cast<const T*>(p.y);
+  a.dy = static_cast<const T*>(p.dy);
+  a.n = p.n;
+  a.dim_stride = p.dim_stride;
+  a.dim_size = p.dim_size;
+  const bool narrow = p.n < (int64_t{1} << 31);
+  a.div_stride = FastDiv(narrow ? static_cast<uint32_t>(p.dim_stride) : 1u);
+  a.div_size = FastDiv(narrow ? static_cast<uint32_t>(p.dim_size) : 1u);
+  a.alpha = p.alpha;
+  a.gain = p.gain;
+  a.inv_gain = p.gain != 0.0f ? 1.0f / p.gain : 0.0f;
+  a.clamp = p.clamp;
+  a.clamp_stored = p.clamp >= 0.0f ? host_to_float(host_from_float<T>(p.clamp)) : 0.0f;
+  a.vectorized = aligned16(p.out) && aligned16(p.src) && (!p.x || aligned16(p.x)) &&
+                 (!p.y || aligned16(p.y)) && (!p.dy || aligned16(p.dy));
+  switch (p.mode) {
+    case kBiasActForward: return launch_mode<T, kBiasActForward>(a, p.act, stream);
+    case kBiasActGrad: return launch_mode<T, kBiasActGrad>(a, p.act, stream);
+    case kBiasActGrad2: return launch_mode<T, kBiasActGrad2>(a, p.act, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+template cudaError_t launch_bias_act<float>(const BiasActParams&, cudaStream_t);
+template cudaError_t launch_bias_act<__half>(const BiasActParams&, cudaStream_t);
+template cudaError_t launch_bias_act<__nv_bfloat16>(const BiasActParams&, cudaStream_t);
+
+}  // namespace gankern

@@ -1,0 +1,65 @@
+// bias_act: bias + activation + gain + clamp, and its first and second derivatives.
+//
+// Torch-free: CUDA headers only, plain pointers, sizes and strides. The torch glue (argument
+// checks, dtype dispatch, streams, registration) lives in csrc/bindings/bias_act.cpp.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+namespace gankern {
+
+// What one launch computes, with z = x + b, f the activation and m the clamp mask (0 where
+// the forward output was clamped, else 1):
+//   kBiasActForward: out = clamp(f(src + b) * gain, -clamp, clamp)
+//   kBiasActGrad:    out = src * gain * f'(z) * m                    (src = dy)
+//   kBiasActGrad2:   out = src * dy * gain * f''(z) * m              (src = d(dx))
+enum BiasActMode : int { kBiasActForward = 0, kBiasActGrad = 1, kBiasActGrad2 = 2 };
+
+// Activation ids: ActivationSpec.cuda_idx in gankern/ops/_activations.py.
+enum BiasActActivation : int {
+  kActLinear = 1,
+  kActRelu = 2,
+  kActLrelu = 3,
+  kActTanh = 4,
+  kActSigmoid = 5,
+  kActElu = 6,
+  kActSelu = 7,
+  kActSoftplus = 8,
+  kActSwish = 9,
+};
+
+struct BiasActParams {
+  void* out;        // output, laid out like src
+  const void* src;  // x (forward), dy (grad) or d(dx) (grad2)
+  const void* b;    // bias, dim_size contiguous elements, or null
+  const void* x;    // saved input (swish's derivatives), or null
+  const void* y;    // saved output (derivatives of the other activations, clamp mask), or null
+  const void* dy;   // first-order gradient (grad2 only), or null
+  int64_t n;           // elements of each tensor
+  int64_t dim_stride;  // stride (in elements) of the bias dimension; 1 if its size is 1
+  int64_t dim_size;    // size of the bias dimension (the bias length)
+  int mode;            // BiasActMode
+  int act;             // BiasActActivation
+  float alpha;         // lrelu slope
+  float gain;
+  float clamp;         // < 0: no clamping
+};
+
+// Every tensor has the same shape and strides and that layout is dense (non-overlapping,
+// no holes, any dimension order): the kernel walks the storage as a flat array and finds
+// each element's bias index as (offset / dim_stride) % dim_size.
+//
+// T is float, __half or __nv_bfloat16; arithmetic is in float. Enqueues on `stream` and
+// returns cudaErrorInvalidValue for bad parameters, else the launch's error.
+template <typename T>
+cudaError_t launch_bias_act(const BiasActParams& p, cudaStream_t stream);
+
+extern template cudaError_t launch_bias_act<float>(const BiasActParams&, cudaStream_t);
+extern template cudaError_t launch_bias_act<__half>(const BiasActParams&, cudaStream_t);
+extern template cudaError_t launch_bias_act<__nv_bfloat16>(const BiasActParams&, cudaStream_t);
+
+}  // namespace gankern
