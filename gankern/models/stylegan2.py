@@ -54,11 +54,14 @@ def fp16_min_resolution(img_resolution: int, num_fp16_res: int) -> int:
     return max(2 ** (int(math.log2(img_resolution)) + 1 - num_fp16_res), 8)
 
 
-def _block_dtype(use_fp16: bool, half_dtype: torch.dtype, force_fp32: bool, device) -> torch.dtype:
+def _block_dtype(
+    use_fp16: bool, half_dtype: torch.dtype, force_fp32: bool, device, full_dtype: torch.dtype
+) -> torch.dtype:
+    """The compute dtype of a block: half precision, or the parameters' (float32) dtype."""
     # float16 runs on GPUs only (CPU kernels are slow or missing), bfloat16 also on CPUs.
     if use_fp16 and not force_fp32 and (device.type == "cuda" or half_dtype == torch.bfloat16):
         return half_dtype
-    return torch.float32
+    return full_dtype
 
 
 class _HalfPrecisionMixin:
@@ -191,13 +194,14 @@ class SynthesisBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``ws``: ``[N, num_conv + num_torgb, w_dim]``; returns the features and the image."""
         w_iter = iter(ws.unbind(dim=1))
-        dtype = _block_dtype(self.use_fp16, self.half_dtype, force_fp32, ws.device)
-        channels_last = self.channels_last and dtype != torch.float32
+        full_dtype = self.conv1.weight.dtype
+        dtype = _block_dtype(self.use_fp16, self.half_dtype, force_fp32, ws.device, full_dtype)
+        channels_last = self.channels_last and dtype != full_dtype
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if fused_modconv is None:
             # StyleGAN2-ADA's heuristic: grouped convs for inference, except in half precision
             # with a batch (where the shared-weight formulation is faster).
-            fused_modconv = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
+            fused_modconv = (not self.training) and (dtype == full_dtype or ws.shape[0] == 1)
 
         if self.in_channels == 0:
             x = self.const.to(dtype=dtype, memory_format=memory_format)
@@ -222,7 +226,7 @@ class SynthesisBlock(nn.Module):
             img = upsample2d(img, self.resample_filter, impl=self.impl)
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
-            y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+            y = y.to(dtype=full_dtype, memory_format=torch.contiguous_format)
             img = img + y if img is not None else y
         return x, img
 
@@ -299,7 +303,7 @@ class SynthesisNetwork(_HalfPrecisionMixin, nn.Module):
             raise ValueError(
                 f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}"
             )
-        ws = ws.to(torch.float32)
+        ws = ws.to(self.b4.const.dtype)
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
@@ -548,8 +552,9 @@ class DiscriminatorBlock(nn.Module):
         self, x: torch.Tensor | None, img: torch.Tensor | None, force_fp32: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         device = (x if x is not None else img).device
-        dtype = _block_dtype(self.use_fp16, self.half_dtype, force_fp32, device)
-        channels_last = self.channels_last and dtype != torch.float32
+        full_dtype = self.conv0.weight.dtype
+        dtype = _block_dtype(self.use_fp16, self.half_dtype, force_fp32, device, full_dtype)
+        channels_last = self.channels_last and dtype != full_dtype
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
         if x is not None:
@@ -646,9 +651,10 @@ class DiscriminatorEpilogue(nn.Module):
         cmap: torch.Tensor | None,
         force_fp32: bool = False,
     ) -> torch.Tensor:
-        x = x.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        dtype = self.conv.weight.dtype  # full precision (float32)
+        x = x.to(dtype=dtype, memory_format=torch.contiguous_format)
         if self.architecture == "skip":
-            img = img.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+            img = img.to(dtype=dtype, memory_format=torch.contiguous_format)
             x = x + self.fromrgb(img)
         if self.mbstd is not None:
             x = self.mbstd(x)

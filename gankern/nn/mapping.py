@@ -134,15 +134,16 @@ class MappingNetwork(nn.Module):
         psi, cutoff = check_truncation(truncation_psi, truncation_cutoff, self.num_ws)
         x = None
         batch = None
+        dtype = self.fc0.weight.dtype  # float32 (float64 for a .double() network)
         if self.z_dim > 0:
             check_tensor("z", z, ndim=2)
             if z.shape[1] != self.z_dim:
                 raise ValueError(f"z must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
             batch = z.shape[0]
-            x = normalize_2nd_moment(z.to(torch.float32))
+            x = normalize_2nd_moment(z.to(dtype))
         if self.c_dim > 0:
             c = check_label(c, batch, self.c_dim)
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            y = normalize_2nd_moment(self.embed(c.to(dtype)))
             x = torch.cat([x, y], dim=1) if x is not None else y
 
         for idx in range(self.num_layers):
