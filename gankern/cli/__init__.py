@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `gankern --help` lists them.
-SUBCOMMANDS = ("info", "dataset")
+SUBCOMMANDS = ("info", "dataset", "metrics")
 
 
 def build_parser() -> argparse.ArgumentParser:
