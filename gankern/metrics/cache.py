@@ -51,6 +51,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; cached files are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

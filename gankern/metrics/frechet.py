@@ -14,6 +14,8 @@ Two ways to get the last trace:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 
@@ -36,11 +38,19 @@ def _as_mean_cov(name_mu: str, mu, name_sigma: str, sigma) -> tuple[np.ndarray, 
     return mu, sigma
 
 
+def _sqrtm(a: np.ndarray) -> np.ndarray:
+    # scipy warns about singular inputs; the caller checks the result and falls back itself.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return scipy.linalg.sqrtm(a)
+
+
 def _trace_sqrt_product_sqrtm(sigma1: np.ndarray, sigma2: np.ndarray, eps: float) -> float:
-    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    covmean = _sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
-        covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        covmean = _sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
         worst = float(np.max(np.abs(np.diagonal(covmean).imag)))
         if worst > _IMAG_TOLERANCE:

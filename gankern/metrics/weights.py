@@ -39,7 +39,7 @@ def resolve_weights_path(
         f"{what} not found: {path} (from {origin}) does not exist. gankern never downloads "
         f"weights. Get {filename} ({source}) and either put it at "
         f"{metrics_cache_dir() / filename}, or set {env_var}=/path/to/{filename}, or pass "
-        f"its path as the weights argument."
+        f"its path as the weights argument (--weights on the command line)."
     )
 
 
