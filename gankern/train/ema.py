@@ -34,6 +34,12 @@ def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
     ema_params = dict(ema.named_parameters())
     for name, p in model.named_parameters():
         ema_params[name].copy_(p.detach().lerp(ema_params[name], beta))
+    copy_buffers(ema, model)
+
+
+@torch.no_grad()
+def copy_buffers(ema: nn.Module, model: nn.Module) -> None:
+    """Copy ``model``'s buffers into ``ema`` (parameters untouched)."""
     ema_buffers = dict(ema.named_buffers())
     for name, b in model.named_buffers():
         ema_buffers[name].copy_(b)

@@ -103,8 +103,8 @@ class TrainingOptions:
     """DiffAugment policy (with ``aug="diffaugment"``)."""
 
     # --- Length, snapshots, metrics -----------------------------------------------------
-    kimg: float = 25.0
-    """Training length in thousands of images."""
+    kimg: float | None = None
+    """Training length in thousands of images (None: the configuration's)."""
     kimg_per_tick: float = 1.0
     """Progress lines and log records every this many thousand images."""
     snap: int = 5
@@ -221,7 +221,7 @@ def check_options(o: TrainingOptions) -> None:
     _check_float("ada_target", o.ada_target, 0, 1, strict_min=True)
     _check_int("ada_interval", o.ada_interval, 1)
     _check_float("ada_kimg", o.ada_kimg, 0, strict_min=True)
-    _check_float("kimg", o.kimg, 0, strict_min=True)
+    _check_float("kimg", o.kimg, 0, strict_min=True, allow_none=True)
     _check_float("kimg_per_tick", o.kimg_per_tick, 0, strict_min=True)
     _check_int("snap", o.snap, 1)
     if o.metrics is not None and (

@@ -1,0 +1,153 @@
+"""The run directory and what a snapshot writes into it.
+
+A run directory holds::
+
+    training_options.json          the options and resolved settings (rewritten at each start)
+    stats.jsonl                    one record per tick (losses, timing, metrics)
+    events.out.tfevents.*          the same for TensorBoard
+    snapshot-000012345.safetensors checkpoints (after 12,345 images), see gankern.train.checkpoint
+    samples-000012345.png          the EMA generator on fixed latents at that point
+    plot.png                       losses, regularizers, augmentation and metrics over time
+
+Only process 0 writes. New runs get a numbered directory under ``outdir``
+(``00003-digits-tiny-batch32``); a resumed run continues in the directory of its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import torch
+
+from gankern.train.checkpoint import (
+    atomic_write_bytes,
+    list_snapshots,
+    save_checkpoint,
+    snapshot_name,
+)
+from gankern.train.distributed import DistributedContext
+from gankern.train.training_log import STATS_FILE
+from gankern.train.training_state import collect_state
+from gankern.train.visuals import (
+    generate,
+    grid_inputs,
+    grid_shape,
+    plot_training_curves,
+    save_image_grid,
+)
+
+OPTIONS_FILE = "training_options.json"
+PLOT_FILE = "plot.png"
+# Seed offset of the snapshot grid's latents, so they are not the training seed's stream.
+GRID_SEED_OFFSET = 7919
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "data"
+
+
+def prepare_run_dir(opts, dataset, settings, ctx: DistributedContext, resume_path) -> Path:
+    """The run directory: ``opts.run_dir``, the resumed checkpoint's, or a new numbered one."""
+    if opts.run_dir is not None:
+        run_dir = Path(opts.run_dir)
+    elif resume_path is not None:
+        run_dir = Path(resume_path).parent
+    else:
+        outdir = Path(opts.outdir)
+        ids = []
+        if outdir.is_dir():
+            for entry in outdir.iterdir():
+                m = re.match(r"^(\d+)-", entry.name)
+                if m and entry.is_dir():
+                    ids.append(int(m.group(1)))
+        run_id = max(ids, default=-1) + 1
+        desc = f"{_slug(dataset.name)}-{_slug(opts.cfg)}-batch{settings.batch}"
+        if ctx.world_size > 1:
+            desc += f"-procs{ctx.world_size}"
+        run_dir = outdir / f"{run_id:05d}-{desc}"
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"options": opts.to_dict(), "settings": settings.to_dict()}, indent=2)
+        atomic_write_bytes(run_dir / OPTIONS_FILE, text.encode())
+    ctx.barrier()
+    return run_dir
+
+
+def _all_finite(*modules: torch.nn.Module) -> bool:
+    for m in modules:
+        for t in list(m.parameters()) + list(m.buffers()):
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                return False
+    return True
+
+
+class SnapshotWriter:
+    """Writes checkpoints, sample grids, metrics and the plot of one run (process 0)."""
+
+    def __init__(self, run_dir: Path, opts, settings, dataset, labels, ctx: DistributedContext,
+                 logger):
+        self.run_dir = Path(run_dir)
+        self.opts = opts
+        self.settings = settings
+        self.dataset = dataset
+        self.ctx = ctx
+        self.logger = logger
+        self.labels = labels
+        existing = list_snapshots(self.run_dir) if ctx.is_main else []
+        self.last_checkpoint: Path | None = existing[-1] if existing else None
+
+    def write(self, components: dict, metadata: dict, G_ema, record: dict | None) -> None:
+        """Checkpoint, sample grid and (with a tick ``record``) metrics added to the record."""
+        nimg = metadata["counters"]["nimg"]
+        if self.ctx.is_main:
+            t0 = time.time()
+            if _all_finite(components["G"], components["D"], G_ema):
+                tensors, meta = collect_state(components, metadata)
+                path = self.run_dir / snapshot_name(nimg)
+                save_checkpoint(path, tensors, meta)
+                self.last_checkpoint = path
+                self._prune()
+            else:
+                self.logger.print(f"Not writing a checkpoint at {nimg / 1000:.3f} kimg: the "
+                                  "networks hold non-finite values")
+            self._sample_grid(G_ema, nimg)
+            if record is not None:
+                record["Timing/snapshot_sec"] = time.time() - t0
+        if record is not None and self.settings.metrics:
+            self._metrics(G_ema, record)
+        self.ctx.barrier()
+
+    def _prune(self) -> None:
+        keep = self.opts.keep_snapshots
+        if keep <= 0:
+            return
+        for old in list_snapshots(self.run_dir)[:-keep]:
+            old.unlink(missing_ok=True)
+
+    def _sample_grid(self, G_ema, nimg: int) -> None:
+        cols, rows = grid_shape(G_ema.img_resolution)
+        z, c = grid_inputs(G_ema, cols, rows, self.opts.seed + GRID_SEED_OFFSET, self.labels)
+        images = generate(G_ema, z, c, noise_mode="const")
+        save_image_grid(images, self.run_dir / f"samples-{nimg:09d}.png", cols)
+
+    def _metrics(self, G_ema, record: dict) -> None:
+        from gankern.train.snapshot_metrics import compute_snapshot_metrics
+
+        t0 = time.time()
+        results = compute_snapshot_metrics(
+            G_ema, self.dataset, self.settings.metrics, self.opts, self.ctx
+        )
+        for name, value in results.items():
+            record[f"Metrics/{name}"] = value
+        if self.ctx.is_main and results:
+            text = ", ".join(f"{k} {v:.4g}" for k, v in results.items())
+            self.logger.print(f"Metrics at {record['kimg']:.3f} kimg: {text} "
+                              f"({time.time() - t0:.1f} s)")
+
+    def plot(self) -> None:
+        """Redraw ``plot.png`` from ``stats.jsonl``."""
+        if self.ctx.is_main:
+            plot_training_curves(self.run_dir / STATS_FILE, self.run_dir / PLOT_FILE)
