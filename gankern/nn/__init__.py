@@ -3,6 +3,7 @@
 Each layer passes its ``impl`` to the ops it calls; :func:`set_impl` switches a whole model.
 """
 
+from gankern.nn.bias_act import FusedBiasAct
 from gankern.nn.equalized import Conv2dLayer, FullyConnectedLayer
 from gankern.nn.impl import set_impl
 from gankern.nn.mapping import MappingNetwork, normalize_2nd_moment
@@ -15,6 +16,7 @@ __all__ = [
     "Conv2dLayer",
     "Downsample",
     "FullyConnectedLayer",
+    "FusedBiasAct",
     "MappingNetwork",
     "MinibatchStdLayer",
     "SynthesisLayer",
