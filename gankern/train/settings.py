@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from gankern.models.stylegan2_configs import StyleGAN2Config
 from gankern.train.options import TrainingOptions, split_batch
+from gankern.train.snapshot_metrics import check_metric_names
 
 BUILTIN_DIGITS = "builtin:digits"
 DEFAULT_DIGITS_METRICS = ("fid_digits",)
@@ -76,7 +77,7 @@ def resolve_settings(
     if opts.metrics is None:
         metrics = DEFAULT_DIGITS_METRICS if opts.data == BUILTIN_DIGITS else ()
     else:
-        metrics = tuple(opts.metrics)
+        metrics = tuple(check_metric_names(opts.metrics))
     ema_kimg = opts.ema_kimg if opts.ema_kimg is not None else hp.ema_kimg
     ema_rampup = opts.ema_rampup if opts.ema_rampup is not None else (hp.ema_rampup or 0.0)
     return RunSettings(
