@@ -26,18 +26,19 @@ from gankern.ops._upfirdn2d_op import upfirdn2d_op
 
 
 def _parse_scaling(name: str, value) -> tuple[int, int]:
+    given = value  # for the messages, as the caller wrote it
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = [value, value]
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise TypeError(f"{name} must be a positive int or a pair [x, y] of them, got {value!r}")
+        raise TypeError(f"{name} must be a positive int or a pair [x, y] of them, got {given!r}")
     out = []
     for v in value:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(
-                f"{name} must be a positive int or a pair [x, y] of them, got {value!r}"
+                f"{name} must be a positive int or a pair [x, y] of them, got {given!r}"
             )
         if v < 1:
-            raise ValueError(f"{name} must be >= 1, got {value!r}")
+            raise ValueError(f"{name} must be >= 1, got {given!r}")
         out.append(int(v))
     return out[0], out[1]
 
