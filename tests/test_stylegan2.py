@@ -380,3 +380,21 @@ def test_noise_modes_and_copies():
     fresh = tiny_generator().eval()
     fresh.load_state_dict(G.state_dict())
     assert torch.equal(fresh(z, None, noise_mode="const"), G(z, None, noise_mode="const"))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("impl", ["ref", "auto"])
+def test_cuda_float16_blocks_track_float32(impl):
+    G = randomize_(tiny_generator(num_fp16_res=2, conv_clamp=256)).cuda().eval().set_impl(impl)
+    D = randomize_(tiny_discriminator(num_fp16_res=2, conv_clamp=256)).cuda().set_impl(impl)
+    seen = _record_dtypes(G, ["synthesis.b4.conv1", "synthesis.b16.conv1"])
+    z = torch.randn(4, TINY["z_dim"], device="cuda")
+    img = G(z, None, noise_mode="const")
+    assert seen == {"synthesis.b4.conv1": torch.float32, "synthesis.b16.conv1": torch.float16}
+    assert img.dtype == torch.float32 and torch.isfinite(img).all()
+    # Half precision through a few layers stays within the coarsest (bfloat16) tolerance.
+    assert_close(img, G(z, None, noise_mode="const", force_fp32=True), dtype=torch.bfloat16)
+    logits = D(img, None)
+    assert_close(logits, D(img, None, force_fp32=True), dtype=torch.bfloat16)
+    logits.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in D.parameters())
