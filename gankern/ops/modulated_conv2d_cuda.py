@@ -78,15 +78,15 @@ def _modulate(x, pre):
     return x if pre is None else x * pre.to(x.dtype)[:, :, None, None]
 
 
-def _expand_noise(noise, shape):
-    return None if noise is None else noise.expand(shape)
-
-
 def modconv_epilogue_cuda(z, post, noise, bias, act_idx, alpha, gain, clamp) -> torch.Tensor:
-    """The fused epilogue kernel of the extension; output in z's memory format."""
+    """The fused epilogue kernel of the extension; output in z's memory format.
+
+    ``noise`` is 4-D and broadcasts to ``z`` (the kernel reads it with stride 0 on its
+    size-1 axes, so it is never expanded in memory).
+    """
     z = z.contiguous(memory_format=output_memory_format(z))
     return torch.ops.gankern_cuda.modulated_conv2d_epilogue(
-        z, post, _expand_noise(noise, z.shape), bias, act_idx, alpha, gain, clamp
+        z, post, noise, bias, act_idx, float(alpha), float(gain), float(clamp)
     )
 
 
