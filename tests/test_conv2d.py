@@ -123,6 +123,37 @@ def test_no_weight_gradients_skips_them_inside_only():
     assert_close(w.grad, torch.autograd.grad(F.conv2d(x, w, b, padding=1).square().sum(), w)[0])
 
 
+def test_unneeded_gradients_are_skipped_outside_the_context_too():
+    """As torch's own conv: autograd.grad(inputs=[x]) computes no weight gradient."""
+    x, w, b = _inputs(torch.float32, transposed=False)
+    y = conv2d(x, w * 0.5, b, padding=1)  # a computed weight, as with equalized learning rate
+    with _ConvBackwardLog() as log:
+        torch.autograd.grad(y.square().sum(), x)
+    assert log.masks == [[True, False, False]]
+
+
+def test_weights_computed_from_the_differentiated_input_keep_their_gradient():
+    """Per-sample modulated weights (grouped conv): d/d styles needs the weight gradient."""
+    n, cin, cout = 3, 4, 2
+    x = torch.randn(n, cin, 5, 5, dtype=torch.float64)
+    base = torch.randn(cout, cin, 3, 3, dtype=torch.float64, requires_grad=True)
+    styles = torch.randn(n, cin, dtype=torch.float64, requires_grad=True)
+
+    def penalty(conv, skip):
+        wm = (base[None] * styles[:, None, :, None, None]).reshape(n * cout, cin, 3, 3)
+        y = conv(x.reshape(1, n * cin, 5, 5), wm, None, 1, 1, 1, n)
+        with no_weight_gradients(skip):
+            (g,) = torch.autograd.grad(torch.tanh(y).sum(), styles, create_graph=True)
+        value = g.square().sum()
+        return value, torch.autograd.grad(value, (base, styles))
+
+    value, grads = penalty(conv2d, True)
+    value_ref, grads_ref = penalty(F.conv2d, False)
+    assert_close(value, value_ref)
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        assert_close(g, g_ref)
+
+
 def test_no_weight_gradients_nesting_and_exceptions():
     with no_weight_gradients(False):
         assert not weight_gradients_disabled()

@@ -240,6 +240,38 @@ def test_path_length_penalty_value_gradients_and_running_mean():
         assert math.isclose(float(pl.pl_mean), means[-1], rel_tol=1e-6)
 
 
+class ModulatedSynthesis(nn.Module):
+    """ws [N, 1, w_dim] -> images via per-sample modulated weights (grouped conv)."""
+
+    def __init__(self, conv, w_dim=5, cin=3, cout=2):
+        super().__init__()
+        self.conv = conv
+        self.const = nn.Parameter(torch.randn(1, cin, 4, 4, dtype=DT))
+        self.affine = nn.Linear(w_dim, cin, dtype=DT)
+        self.weight = nn.Parameter(torch.randn(cout, cin, 3, 3, dtype=DT))
+
+    def forward(self, ws):
+        n, (cout, cin) = ws.shape[0], self.weight.shape[:2]
+        styles = self.affine(ws[:, 0]) + 1
+        wm = (self.weight[None] * styles[:, None, :, None, None]).reshape(n * cout, cin, 3, 3)
+        x = self.const.expand(n, -1, -1, -1).reshape(1, n * cin, 4, 4)
+        return torch.tanh(self.conv(x, wm, None, 1, 1, 1, n)).reshape(n, cout, 4, 4)
+
+
+def test_path_length_through_modulated_weights_keeps_the_style_path():
+    """Inside no_weight_gradients, weights computed from ws still pass on their gradient."""
+    torch.manual_seed(9)
+    G, G_ref = ModulatedSynthesis(conv2d), ModulatedSynthesis(F.conv2d)
+    G_ref.load_state_dict(G.state_dict())
+    ws = torch.randn(3, 1, 5, dtype=DT, requires_grad=True)
+    value = PathLengthPenalty()(G(ws), ws, generator=torch.Generator().manual_seed(0))
+    images = G_ref(ws)
+    lengths = _path_length_reference(images, ws, seed=0)
+    expected = ((lengths - 0.01 * lengths.mean()) ** 2 * 2.0).mean()
+    assert_close(value, expected)
+    _assert_all_close(_params_grads(value, G), _params_grads(expected, G_ref))
+
+
 def test_path_length_state_dict_and_from_generator():
     torch.manual_seed(8)
     G = TinySynthesis().to(DT)

@@ -13,9 +13,11 @@ derivative PyTorch knows), so the outer ``penalty.backward()``, run outside the 
 differentiates it and reaches the weights. Only the *unused* first-order weight gradient is
 skipped.
 
-Use the context only around a backward whose weight gradients are not wanted and whose
-weights do not depend on the tensors being differentiated (a weight built from the inputs,
-such as per-sample modulated weights computed from ``ws``, would lose that path).
+One exception keeps this safe: a weight *computed from* what ``torch.autograd.grad`` is
+differentiating (per-sample modulated weights built from ``ws`` in a path-length penalty)
+still gets its gradient inside the context, because the result needs it. Outside the
+context the convolutions, like PyTorch's own, compute only the gradients that the running
+backward pass uses (``autograd.grad(..., inputs=...)`` asks for a subset).
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ def no_weight_gradients(disable: bool = True) -> Iterator[None]:
 
     Only backward passes that *run* inside the block are affected, whenever the forward
     ran. Weight gradients come back as None (zero), so do not differentiate with respect to
-    the weights inside the block. Under ``torch.compile`` the setting is read when the
-    backward is traced.
+    the weights inside the block; the exception is a computed weight whose gradient the
+    running ``torch.autograd.grad`` needs to reach its inputs (see the module docstring).
+    Under ``torch.compile`` the setting is read when the backward is traced, and there
+    every weight gradient is skipped inside the block.
     """
     global _weight_gradients_disabled
     if not isinstance(disable, bool):
@@ -64,11 +68,31 @@ def weight_gradients_disabled() -> bool:
     return _weight_gradients_disabled
 
 
+def _engine_will_use(ctx, index: int) -> bool | None:
+    """Whether the running backward pass uses the gradient of input ``index`` of ``ctx``.
+
+    True/False from autograd's engine (as its built-in convolution does, through
+    ``torch.autograd.grad(..., inputs=...)``); None when it cannot tell: under tracing, or
+    for a leaf that ``autograd.grad`` was asked for (the engine declines to answer there),
+    or where this private hook is missing.
+    """
+    if torch.compiler.is_compiling():
+        return None
+    node = ctx.next_functions[index][0]
+    if node is None:
+        return False
+    try:
+        return bool(torch._C._will_engine_execute_node(node))
+    except (AttributeError, RuntimeError):
+        return None
+
+
 class _Convolution(torch.autograd.Function):
     """``aten.convolution`` whose backward honours :func:`no_weight_gradients`.
 
     The backward calls ``aten.convolution_backward``, which PyTorch can differentiate, so
-    gradients of any order work.
+    gradients of any order work. Like PyTorch's own convolution, it computes only the
+    gradients that the running backward pass uses.
     """
 
     @staticmethod
@@ -85,8 +109,15 @@ class _Convolution(torch.autograd.Function):
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         stride, padding, dilation, transposed, output_padding, groups = ctx.conf
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        need_w = need_w and not _weight_gradients_disabled
+        needed = []
+        for index in range(3):
+            use = _engine_will_use(ctx, index) if ctx.needs_input_grad[index] else False
+            if index == 1 and _weight_gradients_disabled:
+                # Skipped, unless the weight is computed and its gradient leads on (e.g.
+                # per-sample modulated weights built from the ws being differentiated).
+                use = use is True and weight.grad_fn is not None
+            needed.append(use is not False)
+        need_x, need_w, need_b = needed
         if not (need_x or need_w or need_b):
             return (None,) * 9
         grad_x = grad_w = grad_b = None

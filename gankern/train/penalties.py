@@ -10,9 +10,10 @@ factor, e.g. ``loss_Dr1 = r1_penalty(D, reals, c) * (gamma / 2) * interval`` (se
 
 The gradients with respect to the *inputs* are taken with ``create_graph=True`` inside
 :func:`gankern.ops.no_weight_gradients` (``skip_weight_gradients=True``, the default), so
-gankern's convolutions skip the unused weight gradients of that inner backward. Pass
-``skip_weight_gradients=False`` for a network whose weights are computed from its inputs
-(e.g. a generator using per-sample modulated weights, ``fused_modconv=True``).
+gankern's convolutions skip the unused weight gradients of that inner backward (weights
+computed from the differentiated input, such as per-sample modulated weights built from
+``ws``, keep theirs). ``skip_weight_gradients=False`` runs it outside the context, for
+networks with their own weight-gradient switches that must not be triggered.
 """
 
 from __future__ import annotations
