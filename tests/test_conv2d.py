@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from testutils import assert_close
+from testutils import assert_close, requires_cuda
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from gankern.ops import conv2d, conv_transpose2d, no_weight_gradients
@@ -252,3 +252,24 @@ def test_errors(call, error, match):
         w = torch.randn(4, 6, 3, 3)
     with pytest.raises(error, match=match):
         call(x, w)
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_cuda_dtypes_and_no_weight_gradients(dtype):
+    x, w, b = (t.detach().cuda().to(dtype).requires_grad_() for t in _inputs(torch.float32, False))
+    y = conv2d(x, w, b, stride=2, padding=1)
+    y_ref = F.conv2d(x, w, b, stride=2, padding=1)
+    assert_close(y, y_ref)
+    dy = torch.randn_like(y)
+    for g, g_ref in zip(torch.autograd.grad(y, (x, w, b), dy),
+                        torch.autograd.grad(y_ref, (x, w, b), dy), strict=True):
+        assert_close(g, g_ref)
+    xt, wt, _ = (t.detach().cuda().to(dtype) for t in _inputs(torch.float32, True))
+    assert_close(conv_transpose2d(xt, wt, stride=2, padding=1),
+                 F.conv_transpose2d(xt, wt, stride=2, padding=1))
+    # the flag is process-wide: CUDA backward passes run on autograd's device threads
+    y = conv2d(x, w, b, padding=1)
+    with no_weight_gradients():
+        y.float().square().sum().backward()
+    assert w.grad is None and x.grad is not None

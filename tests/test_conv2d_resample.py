@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from testutils import assert_close
+from testutils import assert_close, requires_cuda, requires_triton_interpreter
 
 from gankern.ops import (
     conv2d_resample,
@@ -139,6 +139,39 @@ def test_penalty_gradients_under_no_weight_gradients():
     assert_close(value, value_ref)
     for g, g_ref in zip(grads, grads_ref, strict=True):
         assert_close(g, g_ref)
+
+
+@requires_triton_interpreter
+def test_impl_is_passed_to_upfirdn2d_triton():
+    """impl="triton" runs the filtering in the Triton interpreter; gradients to 2nd order."""
+    f = setup_filter([1, 3, 3, 1])
+    x = torch.randn(1, 2, 4, 4, requires_grad=True)
+    w = torch.randn(3, 2, 3, 3, requires_grad=True)
+    for up, down in [(2, 1), (1, 2)]:
+        outs = []
+        for impl in ("triton", "ref"):
+            y = conv2d_resample(x, w, f, up=up, down=down, padding=1, impl=impl)
+            gx, gw = torch.autograd.grad(y.square().sum(), (x, w), create_graph=True)
+            (ggw,) = torch.autograd.grad(gx.square().sum(), w)
+            outs.append((y, gx, gw, ggw))
+        for a, b in zip(*outs, strict=True):
+            assert_close(a, b)
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("up, down", [(1, 1), (2, 1), (1, 2)])
+def test_cuda_dtypes(dtype, up, down):
+    f = setup_filter([1, 3, 3, 1], device="cuda")
+    x = torch.randn(2, 8, 16, 16, device="cuda")
+    w = torch.randn(4, 8, 3, 3, device="cuda") / 8
+    expected = reference(x.double().cpu(), w.double().cpu(), f.double().cpu(), up, down, 1, 1,
+                         up == 1, False)
+    for impl in ("auto", "ref"):
+        out = conv2d_resample(x.to(dtype), w.to(dtype), f, up=up, down=down, padding=1,
+                              flip_weight=(up == 1), impl=impl)
+        assert out.dtype == dtype and out.device.type == "cuda"
+        assert_close(out.cpu(), expected, dtype)
 
 
 @pytest.mark.parametrize(
