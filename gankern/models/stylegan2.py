@@ -64,7 +64,7 @@ def _block_dtype(
     return full_dtype
 
 
-class _HalfPrecisionMixin:
+class _NetworkSettings:
     """``set_half_dtype`` and ``set_impl`` for the whole network."""
 
     def set_half_dtype(self, half_dtype) -> nn.Module:
@@ -237,7 +237,7 @@ class SynthesisBlock(nn.Module):
         )
 
 
-class SynthesisNetwork(_HalfPrecisionMixin, nn.Module):
+class SynthesisNetwork(_NetworkSettings, nn.Module):
     """ws ``[N, num_ws, w_dim]`` -> images ``[N, img_channels, img_resolution, img_resolution]``.
 
     Args:
@@ -321,7 +321,7 @@ class SynthesisNetwork(_HalfPrecisionMixin, nn.Module):
         )
 
 
-class Generator(_HalfPrecisionMixin, nn.Module):
+class Generator(_NetworkSettings, nn.Module):
     """StyleGAN2 generator: mapping network + synthesis network.
 
     Args:
@@ -673,7 +673,7 @@ class DiscriminatorEpilogue(nn.Module):
         )
 
 
-class Discriminator(_HalfPrecisionMixin, nn.Module):
+class Discriminator(_NetworkSettings, nn.Module):
     """StyleGAN2 discriminator: images (and labels) -> logits ``[N, 1]``.
 
     Args:
