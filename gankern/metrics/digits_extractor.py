@@ -108,7 +108,7 @@ class DigitsFeatureNet(FeatureExtractor):
 class DigitsRecipe:
     """Everything that determines the trained weights (hashed into the file name)."""
 
-    steps: int = 800
+    steps: int = 600
     batch_size: int = 64
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4

@@ -19,7 +19,10 @@ from torch import nn
 
 # The extractor each metric is standardly computed with; any other one gets its name
 # appended to the metric's label ("fid_digits"), so the numbers are never confused.
-STANDARD_EXTRACTOR = {"fid": "inception", "kid": "inception", "is": "inception", "pr": "vgg16"}
+STANDARD_EXTRACTOR = {
+    "fid": "inception", "kid": "inception", "is": "inception",
+    "pr": "vgg16", "precision": "vgg16", "recall": "vgg16",
+}
 
 
 def metric_label(metric: str, extractor_name: str) -> str:

@@ -89,6 +89,11 @@ class ArraySource(ImageSourceBase):
             yield self.images[start : min(num, start + batch_size)].to(device)
 
 
+def _stack_images(items) -> torch.Tensor:
+    # Items are (image uint8 [C, H, W], label); metrics need the images only.
+    return torch.from_numpy(np.stack([image for image, _label in items]))
+
+
 def _default_workers(num_images: int) -> int:
     if num_images < 1024:
         return 0  # starting worker processes costs more than decoding a few images
@@ -134,10 +139,10 @@ class DatasetSource(ImageSourceBase):
         subset = torch.utils.data.Subset(self.dataset, range(num))
         loader = torch.utils.data.DataLoader(
             subset, batch_size=batch_size, shuffle=False, num_workers=workers,
-            pin_memory=device.type == "cuda",
+            pin_memory=device.type == "cuda", collate_fn=_stack_images,
         )
-        for images, _labels in loader:
-            yield torch.as_tensor(images).to(device, non_blocking=True)
+        for images in loader:
+            yield images.to(device, non_blocking=True)
 
 
 class GeneratorSource(ImageSourceBase):
