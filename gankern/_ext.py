@@ -79,7 +79,7 @@ def _jit_build():
             os.environ["TORCH_CUDA_ARCH_LIST"] = old_arch
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cuda_extension_status():
     """Return ``(module, None)`` when the CUDA extension is usable, else ``(None, reason)``.
 

@@ -41,7 +41,7 @@ def triton_interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def triton_import_error() -> str | None:
     """None when ``import triton`` works, else the reason."""
     try:
@@ -160,7 +160,8 @@ def backend_report(fast_backends: Mapping[str, Mapping], device: torch.device) -
     report = {}
     for op, registry in fast_backends.items():
         row = {}
-        for name, check in (("cuda", cuda_unavailable_reason), ("triton", triton_unavailable_reason)):
+        checks = (("cuda", cuda_unavailable_reason), ("triton", triton_unavailable_reason))
+        for name, check in checks:
             row[name] = check(probe) if name in registry else "not implemented for this op"
         row["ref"] = None
         report[op] = row
