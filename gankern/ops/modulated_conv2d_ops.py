@@ -91,7 +91,7 @@ def modulated_conv2d_conv(
 def _(x, w, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w, act, alpha, gain,
       clamp, save_z, backend):
     shape = (x.shape[0], w.shape[0], out_h, out_w)
-    y = x.new_empty(shape, memory_format=output_memory_format(x))
+    y = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=output_memory_format(x))
     z = torch.empty_like(y) if save_z else x.new_empty(0)
     return y, z
 
@@ -115,7 +115,7 @@ def modulated_conv2d_epilogue(
 
 @modulated_conv2d_epilogue.register_fake
 def _(z, post, noise, bias, act, alpha, gain, clamp, backend):
-    return z.new_empty(z.shape, memory_format=output_memory_format(z))
+    return torch.empty_like(z, memory_format=output_memory_format(z))
 
 
 @torch.library.custom_op("gankern::modulated_conv2d_wgrad", mutates_args=())

@@ -1,0 +1,175 @@
+"""modulated_conv2d's Triton backend (in the interpreter on CPU) against the reference:
+forward and every gradient, second order, opcheck, torch.compile, no_weight_gradients."""
+
+import pytest
+import torch
+from modconv_testutils import fir_filter, make_inputs
+from testutils import assert_close, requires_triton_interpreter
+
+from gankern.ops import modulated_conv2d, no_weight_gradients
+
+pytestmark = requires_triton_interpreter
+
+
+def _run(inputs, k, up, down, impl, *, flip=None, grads=True, **kw):
+    """Output and the gradients of all inputs for a fixed random output gradient."""
+    x, w, s, nz, b = inputs
+    y = modulated_conv2d(
+        x, w, s, noise=nz, up=up, down=down, padding=k // 2, resample_filter=fir_filter(),
+        flip_weight=(up == 1) if flip is None else flip, bias=b, impl=impl, fused_modconv=False,
+        **kw,
+    )
+    if not grads:
+        return y, []
+    dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(7))
+    wrt = [t for t in inputs if t is not None]
+    return y, torch.autograd.grad(y, wrt, dy)
+
+
+def _compare(inputs, k, up, down, **kw):
+    y, g = _run(inputs, k, up, down, "triton", **kw)
+    y_ref, g_ref = _run(inputs, k, up, down, "ref", **kw)
+    assert y.dtype == y_ref.dtype
+    assert_close(y, y_ref)
+    for got, want in zip(g, g_ref, strict=True):
+        assert_close(got, want)
+    return y
+
+
+# (k, up, down, n, c, o, h): StyleGAN2's geometries, odd channel counts and sizes, batch 1.
+CASES = [
+    (3, 1, 1, 2, 3, 5, 6),
+    (3, 2, 1, 2, 3, 5, 5),
+    (3, 1, 2, 2, 5, 3, 6),
+    (3, 1, 2, 1, 3, 4, 7),
+    (1, 1, 1, 2, 5, 3, 5),
+    (1, 2, 1, 1, 3, 3, 4),
+    (1, 1, 2, 2, 3, 5, 6),
+    (3, 2, 2, 2, 3, 3, 4),
+    (3, 1, 1, 1, 17, 19, 3),
+]
+
+
+@pytest.mark.parametrize("k,up,down,n,c,o,h", CASES)
+def test_forward_and_gradients_match_ref(k, up, down, n, c, o, h):
+    inputs = make_inputs(n, c, o, h, k, up, down)
+    _compare(inputs, k, up, down, act="lrelu", clamp=2.0)
+
+
+@pytest.mark.parametrize(
+    "k,up,down,demodulate,noise,bias,act",
+    [
+        (3, 1, 1, False, None, False, "linear"),  # ToRGB-like: no demodulation, no noise
+        (1, 1, 1, False, None, True, "linear"),
+        (3, 1, 1, True, "shared", True, "tanh"),
+        (3, 2, 1, True, "shared", False, "swish"),
+        (3, 1, 2, False, "per_sample", True, "softplus"),
+        (3, 2, 1, False, None, False, "linear"),  # up path with an identity epilogue
+    ],
+)
+def test_variants_match_ref(k, up, down, demodulate, noise, bias, act):
+    inputs = make_inputs(2, 3, 4, 5, k, up, down, noise=noise, bias=bias)
+    _compare(inputs, k, up, down, demodulate=demodulate, act=act, gain=0.8)
+
+
+@pytest.mark.parametrize("k,up,down", [(3, 1, 1), (3, 2, 1), (3, 1, 2)])
+def test_channels_last(k, up, down):
+    inputs = make_inputs(2, 3, 4, 6, k, up, down, channels_last=True)
+    y = _compare(inputs, k, up, down, act="lrelu")
+    if up == 1:
+        assert y.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_flip_weight_both_ways():
+    inputs = make_inputs(2, 3, 4, 5, 3)
+    for flip in (True, False):
+        _compare(inputs, 3, 1, 1, flip=flip, act="relu")
+    inputs = make_inputs(2, 3, 4, 5, 3, 2, 1)
+    _compare(inputs, 3, 2, 1, flip=True, act="relu")
+
+
+@pytest.mark.parametrize("k,up,down", [(3, 1, 1), (3, 2, 1), (3, 1, 2), (1, 1, 1)])
+def test_second_order_matches_ref(k, up, down):
+    """An R1-style penalty: differentiate the input gradient's norm w.r.t. everything."""
+    inputs = make_inputs(2, 3, 4, 5, k, up, down, style_scale=0.5)
+    results = []
+    for impl in ("triton", "ref"):
+        x, w, s, nz, b = inputs
+        y = modulated_conv2d(
+            x, w, s, noise=nz, up=up, down=down, padding=k // 2, resample_filter=fir_filter(),
+            flip_weight=up == 1, bias=b, act="softplus", fused_modconv=False, impl=impl,
+        )
+        dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(3))
+        gx, gs = torch.autograd.grad(y, [x, s], dy, create_graph=True)
+        penalty = gx.square().sum() + gs.square().sum()
+        grads = torch.autograd.grad(penalty, [x, w, s, nz, b], allow_unused=True)
+        zipped = zip(grads, inputs, strict=True)
+        results.append([torch.zeros_like(t) if g is None else g for g, t in zipped])
+    for got, want in zip(*results, strict=True):
+        assert_close(got, want)
+
+
+def test_no_weight_gradients_skips_only_the_weight():
+    inputs = make_inputs(2, 3, 4, 5, 3)
+    x, w, s, nz, b = inputs
+    y_args = dict(noise=nz, padding=1, bias=b, act="lrelu", impl="triton")
+    y = modulated_conv2d(x, w, s, **y_args)
+    gx, gw_direct = torch.autograd.grad(y.sum(), [x, w], retain_graph=True)
+    with no_weight_gradients():
+        gx_inside, gs_inside = torch.autograd.grad(y.sum(), [x, s], retain_graph=True)
+        # The weight still gets the (cheap) demodulation part of its gradient, not the
+        # convolution's, so it differs from the full gradient.
+        (gw_inside,) = torch.autograd.grad(y.sum(), [w])
+    assert_close(gx_inside, gx)
+    gs_ref = torch.autograd.grad(modulated_conv2d(x, w, s, **{**y_args, "impl": "ref"}).sum(), s)[0]
+    assert_close(gs_inside, gs_ref)
+    assert not torch.allclose(gw_inside, gw_direct)
+
+
+def test_inference_saves_nothing_and_matches():
+    inputs = make_inputs(2, 3, 4, 5, 3, requires_grad=False)
+    with torch.no_grad():
+        y, _ = _run(inputs, 3, 1, 1, "triton", grads=False, act="lrelu", clamp=1.0)
+        y_ref, _ = _run(inputs, 3, 1, 1, "ref", grads=False, act="lrelu", clamp=1.0)
+    assert_close(y, y_ref)
+
+
+def test_opcheck_custom_ops():
+    from gankern.ops.modulated_conv2d_ops import (
+        modulated_conv2d_conv,
+        modulated_conv2d_epilogue,
+        modulated_conv2d_wgrad,
+    )
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 5, 5, generator=g, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, generator=g, requires_grad=True)
+    pre = torch.randn(2, 3, generator=g, requires_grad=True)
+    post = torch.rand(2, 4, generator=g, requires_grad=True)
+    noise = torch.randn(2, 1, 5, 5, generator=g, requires_grad=True)
+    bias = torch.randn(4, generator=g, requires_grad=True)
+    conv_args = (x, w, pre, post, noise, bias, 1, 1, 1, 1, 5, 5, "lrelu", 0.2, 1.4, 3.0, True,
+                 "triton")
+    torch.library.opcheck(modulated_conv2d_conv, conv_args)
+    up_args = (x, w, pre, None, None, None, 2, 1, 2, 2, 10, 10, "linear", 0.0, 1.0, -1.0, False,
+               "triton")
+    torch.library.opcheck(modulated_conv2d_conv, up_args)
+    z = torch.randn(2, 4, 5, 5, generator=g, requires_grad=True)
+    torch.library.opcheck(
+        modulated_conv2d_epilogue, (z, post, noise, bias, "swish", 0.0, 1.4, -1.0, "triton")
+    )
+    gz = torch.randn(2, 4, 3, 3, generator=g, requires_grad=True)
+    torch.library.opcheck(modulated_conv2d_wgrad, (gz, x, pre, 1, 2, 0, 0, 3, 3, "triton"))
+
+
+@pytest.mark.slow
+def test_torch_compile_fullgraph():
+    inputs = make_inputs(2, 3, 4, 5, 3, requires_grad=False)
+    x, w, s, nz, b = inputs
+
+    def layer(x, w, s, nz, b):
+        return modulated_conv2d(x, w, s, noise=nz, padding=1, bias=b, act="lrelu", clamp=1.0,
+                                impl="triton")
+
+    compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")
+    assert_close(compiled(*inputs), layer(*inputs))
