@@ -224,7 +224,11 @@ def compute_metrics(
         from gankern.metrics.ppl import perceptual_path_length
 
         options = dict(ppl_options or {})
-        options.setdefault("distance", "digits" if extractor == "digits" else "lpips")
+        if "distance" not in options:  # LPIPS (standard), or the digits network's distance
+            if isinstance(extractor, str):
+                options["distance"] = "digits" if extractor == "digits" else "lpips"
+            else:
+                options["distance"] = extractor if extractor.name == "digits" else "lpips"
         options.setdefault("seed", seed)
         options.setdefault("batch_size", min(batch_size, 64))
         label, value = perceptual_path_length(fake, device=device, **options)

@@ -17,8 +17,8 @@ default here when the generator has a ``synthesis`` network.
 Distances: ``"lpips"`` (standard; needs the VGG16 and LPIPS weight files, see
 :mod:`gankern.metrics.vgg16`) labelled ``ppl``; ``"digits"`` (the built-in digits
 extractor's feature maps, compared like LPIPS with unit channel weights; works offline)
-labelled ``ppl_digits``; or any callable ``f(a, b) -> [N]`` on images in [-1, 1], labelled
-``ppl_custom``.
+labelled ``ppl_digits`` (a :class:`DigitsFeatureNet` instance works too); or any callable
+``f(a, b) -> [N]`` on images in [-1, 1], labelled ``ppl_custom``.
 """
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ def _downsample(images: torch.Tensor) -> torch.Tensor:
 
 
 def _resolve_distance(distance, device, lpips_weights, vgg_weights):
+    from gankern.metrics.digits_extractor import DigitsFeatureNet
+
+    if isinstance(distance, DigitsFeatureNet):
+        return distance.to(device).perceptual_distance, "ppl_digits"
     if callable(distance) and not isinstance(distance, str):
         return distance, "ppl_custom"
     if distance == "lpips":
@@ -73,8 +77,7 @@ def _resolve_distance(distance, device, lpips_weights, vgg_weights):
     if distance == "digits":
         from gankern.metrics.digits_extractor import load_digits_extractor
 
-        net = load_digits_extractor(device=device)
-        return net.perceptual_distance, "ppl_digits"
+        return load_digits_extractor(device=device).perceptual_distance, "ppl_digits"
     raise ValueError(f"distance must be 'lpips', 'digits' or a callable, got {distance!r}")
 
 

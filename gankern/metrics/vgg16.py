@@ -125,7 +125,8 @@ class LPIPS(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.net = VGG16Features()
+        self.net = nn.Module()  # VGG16's convolutional part only, under torchvision's names
+        self.net.features = _vgg16_features()
         for i, channels in enumerate(_LPIPS_CHANNELS):
             lin = nn.Sequential(nn.Dropout(), nn.Conv2d(channels, 1, 1, bias=False))
             self.add_module(f"lin{i}", nn.ModuleDict({"model": lin}))
@@ -165,7 +166,7 @@ def load_lpips(vgg_weights=None, lpips_weights=None, device=None) -> LPIPS:
         vgg_weights, env_var=VGG16_WEIGHTS_ENV, filename=VGG16_WEIGHTS_FILENAME,
         what="VGG16 weights (for LPIPS)", source="torchvision's ImageNet VGG16 weights",
     )
-    load_state_dict_strict(model.net, vgg_path, "VGG16 weights")
+    load_state_dict_strict(model.net, vgg_path, "VGG16 weights", ignore=("classifier.",))
     lin_path = resolve_weights_path(
         lpips_weights, env_var=LPIPS_WEIGHTS_ENV, filename=LPIPS_WEIGHTS_FILENAME,
         what="LPIPS calibration weights", source="the lpips package's weights/v0.1/vgg.pth",

@@ -43,12 +43,14 @@ def resolve_weights_path(
     )
 
 
-def load_state_dict_strict(module: nn.Module, path: Path, what: str) -> None:
+def load_state_dict_strict(
+    module: nn.Module, path: Path, what: str, ignore: tuple[str, ...] = ()
+) -> None:
     """Load a plain state dict saved with ``torch.save`` (``weights_only``: no pickled code).
 
     Every parameter and buffer must be present with its exact shape (BatchNorm's
     ``num_batches_tracked`` counters are optional); anything else is an error naming the
-    offending keys.
+    offending keys. Keys of the file starting with a prefix in ``ignore`` are skipped.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -59,7 +61,8 @@ def load_state_dict_strict(module: nn.Module, path: Path, what: str) -> None:
     if not isinstance(state, dict):
         raise ValueError(f"{what}: {path} must hold a state dict, got {type(state).__name__}")
     skip = "num_batches_tracked"
-    state = {k: v for k, v in state.items() if not k.endswith(skip)}
+    state = {k: v for k, v in state.items()
+             if not k.endswith(skip) and not k.startswith(tuple(ignore))}
     expected = {k: v for k, v in module.state_dict().items() if not k.endswith(skip)}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
