@@ -1,0 +1,223 @@
+"""modulated_conv2d's CUDA backend.
+
+Without a GPU: the backend's cuDNN-side convolution geometry (run by torch on the CPU)
+against an explicit loop, the CUDA epilogue kernel's own code run on the host (built from
+csrc with nvcc, see tests/cuda_emulation/) against written-out formulas, and the whole
+backend end to end (forward, gradients, second order) with that host build standing in for
+the GPU kernel. With a GPU (``-m cuda``): every backend against the reference in every dtype.
+"""
+
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from modconv_testutils import ACTS, fir_filter, make_inputs
+from testutils import TOLERANCES, assert_close, requires_cuda
+
+from gankern.ops import modulated_conv2d
+from gankern.ops.bias_act import ACTIVATIONS
+from gankern.ops.modulated_conv2d_cuda import conv_torch, wgrad_torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _explicit_core(xs, w, up, stride, pad, out):
+    """``z[j] = sum_k w[k] xu[j * stride + k - pad]`` over a zero-inserted ``xu``, by loops."""
+    n, c, h, wd = xs.shape
+    xu = torch.zeros(n, c, h * up, wd * up, dtype=xs.dtype)
+    xu[:, :, ::up, ::up] = xs
+    kh, kw = w.shape[2:]
+    z = torch.zeros(n, w.shape[0], out, out, dtype=xs.dtype)
+    for oy in range(out):
+        for ox in range(out):
+            for ky in range(kh):
+                for kx in range(kw):
+                    iy, ix = oy * stride + ky - pad, ox * stride + kx - pad
+                    if 0 <= iy < xu.shape[2] and 0 <= ix < xu.shape[3]:
+                        z[:, :, oy, ox] += xu[:, :, iy, ix] @ w[:, :, ky, kx].T
+    return z
+
+
+@pytest.mark.parametrize(
+    "up,stride,pad", [(1, 1, 1), (1, 1, 0), (1, 2, 0), (1, 1, -1), (2, 1, 3), (2, 1, 0), (2, 1, 5)]
+)
+def test_cudnn_side_convolution_geometry(up, stride, pad):
+    g = torch.Generator().manual_seed(0)
+    xs = torch.randn(2, 3, 5, 5, generator=g, dtype=torch.float64)
+    w = torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    out = (5 * up + 2 * pad - 3) // stride + 1
+    want = _explicit_core(xs, w, up, stride, pad, out)
+    assert_close(conv_torch(xs, w, up, stride, pad, pad, out, out), want)
+    dz = torch.randn(want.shape, generator=g, dtype=torch.float64)
+    (dw_want,) = torch.autograd.grad(want, w, dz)
+    assert_close(wgrad_torch(dz, xs, 3, 3, up, stride, pad, pad), dw_want)
+
+
+# ----------------------------------------------------------------------------------------
+# The epilogue kernel's code, built for the host.
+
+_DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+
+
+@pytest.fixture(scope="module")
+def epilogue_host(tmp_path_factory):
+    nvcc = shutil.which("nvcc") or "/usr/local/bin/nvcc"
+    if not Path(nvcc).exists():
+        pytest.skip("nvcc is not installed")
+    lib_path = tmp_path_factory.mktemp("modconv") / "libmodconv_emulator.so"
+    cmd = [
+        nvcc, "-std=c++17", "-O1", "-shared", "-Xcompiler", "-fPIC", "-arch=sm_90",
+        "-I", str(REPO / "csrc"), str(REPO / "tests/cuda_emulation/modulated_conv2d_emulator.cu"),
+        "-o", str(lib_path),
+    ]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    lib = ctypes.CDLL(str(lib_path))
+    fn = lib.gankern_modconv_epilogue_host
+    fn.restype = ctypes.c_int
+
+    def run(z, post, noise, bias, act_idx, alpha, gain, clamp):
+        """The binding's contract on the host: same checks of layout, same output format."""
+        channels_last = not z.is_contiguous() and z.is_contiguous(memory_format=torch.channels_last)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        y = torch.empty(z.shape, dtype=z.dtype, memory_format=fmt)
+        i64 = lambda vals: (ctypes.c_int64 * len(vals))(*vals)  # noqa: E731
+        ptr = lambda t: ctypes.c_void_p(t.data_ptr() if t is not None else 0)  # noqa: E731
+        noise_f = None if noise is None else noise.float().contiguous()
+        bias_f = None if bias is None else bias.float().contiguous()
+        noise_strides = [0] * 4
+        if noise_f is not None:
+            noise_strides = [0 if noise_f.shape[d] == 1 else noise_f.stride(d) for d in range(4)]
+        post_strides = [0, 0] if post is None else list(post.stride())
+        rc = fn(
+            _DTYPE_CODES[z.dtype], ptr(y), ptr(z), ptr(post), ptr(noise_f), ptr(bias_f),
+            i64(list(z.shape)), i64(list(y.stride())), i64(list(z.stride())), i64(noise_strides),
+            i64(post_strides), int(channels_last), int(act_idx), ctypes.c_float(alpha),
+            ctypes.c_float(gain), ctypes.c_float(clamp),
+        )
+        assert rc == 0
+        return y
+
+    return run
+
+
+@pytest.mark.parametrize("act", sorted(ACTS))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_epilogue_kernel_code_on_host(epilogue_host, act, dtype):
+    g = torch.Generator().manual_seed(1)
+    z = (torch.randn(2, 3, 4, 5, generator=g) * 3).to(dtype)
+    post = torch.rand(2, 3, generator=g) + 0.5
+    noise = torch.randn(2, 1, 4, 5, generator=g)
+    bias = torch.randn(3, generator=g)
+    gain, clamp = 1.3, 2.5
+    v = z.double() * post.double()[:, :, None, None] + noise.double() + bias.double()[:, None, None]
+    func, _ = ACTS[act]
+    want = (func(v) * gain).clamp(-clamp, clamp)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        zl = z.contiguous(memory_format=layout)
+        y = epilogue_host(zl, post, noise, bias, ACTIVATIONS[act].cuda_idx, 0.2, gain, clamp)
+        assert y.dtype == dtype and y.is_contiguous(memory_format=layout)
+        assert_close(y, want, dtype)
+    # Optional operands absent, no clamp, shared noise.
+    shared = noise[:1]
+    y = epilogue_host(z, None, shared, None, ACTIVATIONS[act].cuda_idx, 0.2, 1.0, -1.0)
+    assert_close(y, func(z.double() + shared.double()), dtype)
+
+
+@pytest.fixture(scope="module")
+def cuda_epilogue_on_cpu(epilogue_host):
+    """Register the host build as the CPU kernel of torch.ops.gankern_cuda's epilogue."""
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the real extension owns torch.ops.gankern_cuda")
+    lib = torch.library.Library("gankern_cuda", "FRAGMENT")
+    lib.define(
+        "modulated_conv2d_epilogue(Tensor z, Tensor? post, Tensor? noise, Tensor? bias, int act, "
+        "float alpha, float gain, float clamp) -> Tensor"
+    )
+    lib.impl("modulated_conv2d_epilogue", epilogue_host, "CPU")
+    yield
+    lib._destroy()
+
+
+@pytest.mark.parametrize("k,up,down", [(3, 1, 1), (3, 2, 1), (3, 1, 2), (1, 1, 1)])
+def test_cuda_backend_end_to_end_with_host_kernel(cuda_epilogue_on_cpu, k, up, down):
+    from gankern.ops.modulated_conv2d import _check_args
+    from gankern.ops.modulated_conv2d_fused import modulated_conv2d_fused
+
+    inputs = make_inputs(2, 3, 4, 5, k, up, down, style_scale=0.5)
+    x, w, s, nz, b = inputs
+    results = []
+    for impl in ("cuda", "ref"):
+        kw = dict(noise=nz, up=up, down=down, padding=k // 2, resample_filter=fir_filter(),
+                  flip_weight=up == 1, bias=b, act="softplus", clamp=3.0)
+        if impl == "cuda":
+            args = _check_args(x, w, s, nz, up, down, k // 2, fir_filter(), True, up == 1, False,
+                               b, "softplus", None, None, 3.0)
+            y = modulated_conv2d_fused(x, w, s, nz, b, fir_filter(), args, "cuda")
+        else:
+            y = modulated_conv2d(x, w, s, fused_modconv=False, impl="ref", **kw)
+        dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(3))
+        gx, gs = torch.autograd.grad(y, [x, s], dy, create_graph=True)
+        first = torch.autograd.grad(y, [w, nz, b], dy, retain_graph=True)
+        second = torch.autograd.grad(gx.square().sum() + gs.square().sum(), [x, w, s])
+        results.append((y, gx, gs, *first, *second))
+    for got, want in zip(*results, strict=True):
+        assert_close(got, want)
+
+
+# ----------------------------------------------------------------------------------------
+# On a GPU: every backend, every dtype.
+
+
+def _gpu_case(k, up, down, dtype, channels_last=False):
+    inputs = make_inputs(4, 16, 24, 8, k, up, down, channels_last=channels_last)
+    cast = [None if t is None else t.detach().to("cuda", dtype).requires_grad_() for t in inputs]
+    if channels_last:
+        cast[0] = cast[0].detach().to(memory_format=torch.channels_last).requires_grad_()
+    # The weight and styles stay float32, as StyleGAN2 keeps its parameters.
+    cast[1] = inputs[1].detach().cuda().requires_grad_()
+    cast[2] = inputs[2].detach().cuda().requires_grad_()
+    return cast
+
+
+@requires_cuda
+@pytest.mark.parametrize("impl", ["cuda", "triton"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("k,up,down", [(3, 1, 1), (3, 2, 1), (3, 1, 2), (1, 1, 1)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gpu_backends_match_ref(impl, dtype, k, up, down, channels_last):
+    inputs = _gpu_case(k, up, down, dtype, channels_last)
+    kw = dict(up=up, down=down, padding=k // 2, resample_filter=fir_filter().cuda(),
+              flip_weight=up == 1, act="lrelu", clamp=256.0)
+    x, w, s, nz, b = inputs
+    y = modulated_conv2d(x, w, s, noise=nz, bias=b, impl=impl, **kw)
+    assert y.dtype == dtype
+    dy = torch.randn_like(y)
+    grads = torch.autograd.grad(y, inputs, dy)
+    # The reference in float32 (float64 accumulations would hide nothing more at this size).
+    ref_inputs = [t.detach().float().requires_grad_() for t in inputs]
+    xr, wr, sr, nr, br = ref_inputs
+    y_ref = modulated_conv2d(xr, wr, sr, noise=nr, bias=br, impl="ref", fused_modconv=False, **kw)
+    grads_ref = torch.autograd.grad(y_ref, ref_inputs, dy.float())
+    assert_close(y, y_ref, dtype)
+    for got, want in zip(grads, grads_ref, strict=True):
+        scale = TOLERANCES[dtype]
+        err = (got.float() - want).abs().max() / want.abs().max().clamp(min=1)
+        assert err <= 4 * max(scale["rtol"], scale["atol"]), f"relative error {err}"
+
+
+@requires_cuda
+@pytest.mark.parametrize("impl", ["cuda", "triton"])
+def test_gpu_second_order_matches_ref(impl):
+    inputs = _gpu_case(3, 1, 1, torch.float32)
+    results = []
+    for backend in (impl, "ref"):
+        x, w, s, nz, b = inputs
+        y = modulated_conv2d(x, w, s, noise=nz, padding=1, bias=b, act="lrelu", impl=backend,
+                             fused_modconv=False)
+        (gx,) = torch.autograd.grad(y.square().sum(), [x], create_graph=True)
+        results.append(torch.autograd.grad(gx.square().sum(), [w, s]))
+    for got, want in zip(*results, strict=True):
+        assert_close(got, want)
