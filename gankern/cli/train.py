@@ -74,6 +74,8 @@ def add_parser(subparsers) -> None:
     )
     g = p.add_argument_group("data")
     g.add_argument("--data", help="folder or .zip of images, or builtin:digits (default)")
+    g.add_argument("--resolution", type=_int_at_least(4),
+                   help="image size of a built-in dataset (default 32 for the digits)")
     g.add_argument("--cond", action="store_true", default=None,
                    help="conditional model on the dataset's labels")
     g.add_argument("--mirror", action="store_true", default=None, help="add x-flipped images")

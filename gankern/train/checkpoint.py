@@ -130,10 +130,8 @@ def _read_header(data: bytes) -> dict:
     if size > len(data) - 8:
         raise ValueError("header size exceeds file size")
     header = json.loads(data[8 : 8 + size])
-    meta = header.get("__metadata__")
-    if not isinstance(meta, dict):
-        raise ValueError("no metadata")
-    return meta
+    meta = header.get("__metadata__", {})
+    return meta if isinstance(meta, dict) else {}
 
 
 def list_snapshots(run_dir: str | os.PathLike) -> list[Path]:

@@ -59,7 +59,7 @@ def build_augmentation(opts: TrainingOptions, device: torch.device):
     if opts.aug == "diffaugment":
         policy = opts.diffaugment
         return (lambda x: augment.diff_augment(x, policy)), None, None
-    pipe = augment.AugmentPipe.from_preset(opts.augpipe).to(device)
+    pipe = augment.AugmentPipe(opts.augpipe, impl=opts.impl).to(device)
     ada = augment.AdaController(
         pipe, target=opts.ada_target, interval=opts.ada_interval, kimg=opts.ada_kimg
     )
@@ -112,8 +112,8 @@ def training_loop(
 
     # --- Data -----------------------------------------------------------------------------
     dataset = open_dataset(
-        opts.data, use_labels=opts.cond, xflip=opts.mirror, max_size=opts.max_images,
-        random_seed=opts.seed, on_bad_file=opts.on_bad_file,
+        opts.data, resolution=opts.resolution, use_labels=opts.cond, xflip=opts.mirror,
+        max_size=opts.max_images, random_seed=opts.seed, on_bad_file=opts.on_bad_file,
     )  # fmt: skip
     labels = None
     if dataset.c_dim > 0:

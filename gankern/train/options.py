@@ -26,6 +26,9 @@ class TrainingOptions:
     data: str = "builtin:digits"
     """Training images: a folder or .zip of PNG/JPEG (see ``gankern dataset``), or a built-in
     dataset (``builtin:digits``: scikit-learn's handwritten digits, no download)."""
+    resolution: int | None = None
+    """Image size of a built-in dataset (None: its default, 32 for the digits); for folders
+    and zips, a check that the images have this size."""
     cond: bool = False
     """Train a conditional model on the dataset's labels (dataset.json / digit classes)."""
     mirror: bool = False
@@ -193,6 +196,7 @@ def check_options(o: TrainingOptions) -> None:
     for name in ("cond", "mirror", "channels_last", "tf32", "tensorboard"):
         if not isinstance(getattr(o, name), bool):
             raise TypeError(f"{name} must be a bool, got {getattr(o, name)!r}")
+    _check_int("resolution", o.resolution, 4, allow_none=True)
     _check_int("max_images", o.max_images, 1, allow_none=True)
     _check_choice("on_bad_file", o.on_bad_file, ON_BAD_FILE)
     _check_int("num_workers", o.num_workers, 0, allow_none=True)
