@@ -84,3 +84,29 @@ def test_checkpoint_detection(tmp_path):
     assert is_checkpoint(str(tmp_path / "run")) and is_checkpoint(str(tmp_path / "G.safetensors"))
     assert not is_checkpoint(str(tmp_path / "imgs"))
     assert not is_checkpoint(str(tmp_path / "missing"))
+
+
+def test_metrics_of_a_training_checkpoint(tmp_path, cache_with_extractor, capsys):
+    from gankern.models.stylegan2_configs import get_config
+    from gankern.train.checkpoint import save_checkpoint
+    from gankern.train.networks import config_metadata, load_generator
+    from gankern.train.state_codec import encode_state
+
+    config = get_config("tiny", resolution=32, img_channels=1, c_dim=0, gpus=1)
+    G = config.G.build(impl="ref")
+    tensors = {}
+    meta = {"networks": config_metadata(config, "fp32"),
+            "states": {"G_ema": encode_state(G.state_dict(), "G_ema", tensors)}}
+    save_checkpoint(tmp_path / "snapshot-000000010.safetensors", tensors, meta)
+    _write_pngs(tmp_path / "real", digits(40))
+    out = tmp_path / "out.json"
+    rc = main(["metrics", "--metrics", "fid,is", "--real", str(tmp_path / "real"),
+               "--fake", str(tmp_path), "--num", "24", "--extractor", "digits",
+               "--is-splits", "2", "--device", "cpu", "--quiet", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    results = json.loads(out.read_text())["results"]
+    expected = compute_metrics(
+        "fid,is", real=digits(40), fake=load_generator(tmp_path, impl="ref"), num_fake=24,
+        extractor=load_digits_extractor(device="cpu", build=False), is_splits=2,
+        device="cpu", cache=False)
+    assert results == pytest.approx(dict(expected), rel=1e-9)

@@ -171,7 +171,11 @@ class GeneratorSource(ImageSourceBase):
             c = torch.zeros(n, self.c_dim)
             if self.c_dim > 0:
                 c[torch.arange(n), torch.randint(0, self.c_dim, (n,), generator=gen)] = 1
-            with torch.no_grad():
+            # The generator's own randomness (StyleGAN's noise inputs) comes from the global
+            # RNG: seed it per batch, in a forked state, so that the images are reproducible.
+            devices = [g_device] if g_device.type == "cuda" else []
+            with torch.no_grad(), torch.random.fork_rng(devices=devices):
+                torch.manual_seed(self.seed * 1_000_003 + start)
                 images = self.generator(z, c.to(g_device), **self.kwargs)
             yield _check_generated(quantize_images(images), n).to(device)
 
