@@ -385,6 +385,8 @@ def test_bad_arguments_raise_clear_errors():
         AugmentPipe("bgc", cutout_size=0)
     with pytest.raises(ValueError, match="p must be >= 0"):
         AugmentPipe("bgc", p=-0.1)
+    with pytest.raises(ValueError, match="impl must be one of"):
+        AugmentPipe("bgc", impl="fast")
     pipe = AugmentPipe("bgc", p=1.0)
     with pytest.raises(ValueError, match="images must have 4 dimensions"):
         pipe(torch.zeros(3, 8, 8))

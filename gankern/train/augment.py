@@ -21,6 +21,7 @@ import math
 import torch
 from torch import nn
 
+from gankern.ops._backend import IMPLS
 from gankern.ops._checks import check_number, check_tensor
 from gankern.train.ada_controller import AdaController
 from gankern.train.augment_geometry import affine_resample, blit, resampling_filter
@@ -87,6 +88,8 @@ class AugmentPipe(nn.Module):
     def __init__(self, preset: str | None = "bgc", p: float = 0.0, impl: str = "auto", **overrides):
         super().__init__()
         self.config = AugmentConfig.from_preset(preset, **overrides)
+        if not isinstance(impl, str) or impl not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
         self.preset = preset
         self.impl = impl
         p = check_number("p", p, min_value=0.0)
