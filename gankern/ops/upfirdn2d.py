@@ -158,12 +158,12 @@ def _filter_reason(f: torch.Tensor | None) -> str | None:
     return None
 
 
-def _triton_reason(x, f, args: Upfirdn2dArgs) -> str | None:
+def _triton_reason(x, f, args: Upfirdn2dArgs | None) -> str | None:
     tensors = (x,) if f is None else (x, f)
     return triton_unavailable_reason(*tensors) or _filter_reason(f)
 
 
-def _cuda_reason(x, f, args: Upfirdn2dArgs) -> str | None:
+def _cuda_reason(x, f, args: Upfirdn2dArgs | None) -> str | None:
     tensors = (x,) if f is None else (x, f)
     return _filter_reason(f) or cuda_unavailable_reason(*tensors)
 
@@ -184,6 +184,25 @@ FAST_BACKENDS: dict = {
     "cuda": (_cuda_reason, _run_fast("cuda")),
     "triton": (_triton_reason, _run_fast("triton")),
 }
+
+
+@torch.compiler.assume_constant_result
+def _choose_backend(impl, device, x_dtype, f_dtype, f_requires_grad: bool) -> str:
+    """The backend of one call: :func:`select_impl` on stand-ins for ``x`` and ``f``.
+
+    The choice depends on the tensors only through the properties passed here, and on the
+    environment (Triton importable, the CUDA extension built or loadable), which
+    ``torch.compile`` must not trace: under compile this runs once, in plain Python, and its
+    result enters the graph as a constant (guarded on these arguments).
+    """
+    x = torch.empty(0, dtype=x_dtype, device=device)
+    f = None
+    if f_dtype is not None:
+        f = torch.empty(0, dtype=f_dtype, device=device, requires_grad=f_requires_grad)
+    checks = {
+        name: (lambda check=check: check(x, f, None)) for name, (check, _) in FAST_BACKENDS.items()
+    }
+    return select_impl("upfirdn2d", impl, checks, device)
 
 
 def upfirdn2d(
@@ -220,10 +239,9 @@ def upfirdn2d(
     Gradients of any order are supported on every backend.
     """
     args = _check_args(x, f, up, down, padding, flip_filter, gain)
-    checks = {
-        name: (lambda check=check: check(x, f, args)) for name, (check, _) in FAST_BACKENDS.items()
-    }
-    backend = select_impl("upfirdn2d", impl, checks, x.device)
+    backend = _choose_backend(
+        impl, x.device, x.dtype, None if f is None else f.dtype, f is not None and f.requires_grad
+    )
     if backend == "ref":
         return upfirdn2d_ref(x, f, args)
     return FAST_BACKENDS[backend][1](x, f, args)
