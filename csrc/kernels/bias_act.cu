@@ -1,12 +1,21 @@
 // bias_act kernels: one elementwise kernel, templated on the element type, the mode (forward,
 // first derivative, second derivative), the activation and the index width. See bias_act.h.
+//
+// The per-thread work (kernel_body and everything it calls) is __host__ __device__ code and
+// the choice of instantiation lives in dispatch(), templated on a launcher: GpuLauncher below
+// launches the kernel, and a host emulator (tests/cuda_emulation/bias_act_emulator.cu, built
+// with GANKERN_BIAS_ACT_HOST_EMULATION) runs the very same code on the CPU thread by thread,
+// so the arithmetic, the vectorized path and the indexing are tested without a GPU.
 #include "bias_act.h"
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
+#define GANKERN_BA_HD __host__ __device__ __forceinline__
+
 namespace gankern {
-namespace {
+namespace bias_act_detail {
 
 constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 1 << 20;  // grid-stride loop beyond this
@@ -16,18 +25,18 @@ constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
 constexpr float kSeluScale = 1.0507009873554804934193349852946f;
 constexpr float kSoftplusThreshold = 20.0f;
 
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+GANKERN_BA_HD float to_float(float v) { return v; }
+GANKERN_BA_HD float to_float(__half v) { return __half2float(v); }
+GANKERN_BA_HD float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 
 template <typename T>
-__device__ __forceinline__ T from_float(float v);
+GANKERN_BA_HD T from_float(float v);
 template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
+GANKERN_BA_HD float from_float<float>(float v) { return v; }
 template <>
-__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+GANKERN_BA_HD __half from_float<__half>(float v) { return __float2half_rn(v); }
 template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+GANKERN_BA_HD __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
 
@@ -42,8 +51,13 @@ struct FastDiv {
     while ((uint64_t{1} << shift) < d) ++shift;
     magic = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << shift) - d)) / d + 1);
   }
-  __device__ __forceinline__ uint32_t div(uint32_t n) const {
-    return (__umulhi(n, magic) + n) >> shift;
+  GANKERN_BA_HD uint32_t div(uint32_t n) const {
+#ifdef __CUDA_ARCH__
+    const uint32_t hi = __umulhi(n, magic);
+#else
+    const uint32_t hi = static_cast<uint32_t>((uint64_t{n} * magic) >> 32);
+#endif
+    return (hi + n) >> shift;
   }
 };
 
@@ -68,11 +82,21 @@ struct KernelArgs {
   bool vectorized;     // every pointer is 16-byte aligned
 };
 
-__device__ __forceinline__ float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
+// Read-only data (the bias) through the non-coherent cache on the GPU.
+template <typename T>
+GANKERN_BA_HD T load_readonly(const T* p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
+GANKERN_BA_HD float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
 
 // f(z). NaN propagates: the comparisons that pick a branch are false for NaN.
 template <int ACT>
-__device__ __forceinline__ float act_forward(float z, float alpha) {
+GANKERN_BA_HD float act_forward(float z, float alpha) {
   if constexpr (ACT == kActRelu) return z < 0.0f ? 0.0f : z;
   if constexpr (ACT == kActLrelu) return z < 0.0f ? z * alpha : z;
   if constexpr (ACT == kActTanh) return tanhf(z);
@@ -88,7 +112,7 @@ __device__ __forceinline__ float act_forward(float z, float alpha) {
 
 // f'(z), from yy = f(z) or (swish) from z.
 template <int ACT>
-__device__ __forceinline__ float act_grad(float z, float yy, float alpha) {
+GANKERN_BA_HD float act_grad(float z, float yy, float alpha) {
   if constexpr (ACT == kActRelu) return yy > 0.0f ? 1.0f : 0.0f;
   if constexpr (ACT == kActLrelu) return yy > 0.0f ? 1.0f : alpha;
   if constexpr (ACT == kActTanh) return 1.0f - yy * yy;
@@ -103,13 +127,14 @@ __device__ __forceinline__ float act_grad(float z, float yy, float alpha) {
   return 1.0f;
 }
 
-// f''(z), from yy = f(z) or (swish) from z; zero for the piecewise-linear activations.
+// f''(z), from yy = f(z) or (swish) from z; zero for the piecewise-linear activations. At the
+// kink of elu and selu (z = 0) the right-hand value 0, as torch's double backward.
 template <int ACT>
-__device__ __forceinline__ float act_grad2(float z, float yy) {
+GANKERN_BA_HD float act_grad2(float z, float yy) {
   if constexpr (ACT == kActTanh) return -2.0f * yy * (1.0f - yy * yy);
   if constexpr (ACT == kActSigmoid) return yy * (1.0f - yy) * (1.0f - 2.0f * yy);
-  if constexpr (ACT == kActElu) return yy > 0.0f ? 0.0f : yy + 1.0f;
-  if constexpr (ACT == kActSelu) return yy > 0.0f ? 0.0f : yy + kSeluScale * kSeluAlpha;
+  if constexpr (ACT == kActElu) return yy < 0.0f ? yy + 1.0f : 0.0f;
+  if constexpr (ACT == kActSelu) return yy < 0.0f ? yy + kSeluScale * kSeluAlpha : 0.0f;
   if constexpr (ACT == kActSoftplus) {
     const float g = -expm1f(-yy);
     return g * (1.0f - g);
@@ -123,7 +148,7 @@ __device__ __forceinline__ float act_grad2(float z, float yy) {
 
 // One output element from its inputs (already in float; unused ones are 0).
 template <int MODE, int ACT, typename T>
-__device__ __forceinline__ float compute(const KernelArgs<T>& a, float src, float bias, float xv,
+GANKERN_BA_HD float compute(const KernelArgs<T>& a, float src, float bias, float xv,
                                          float yv, float dyv) {
   if constexpr (MODE == kBiasActForward) {
     float v = act_forward<ACT>(src + bias, a.alpha) * a.gain;
@@ -155,7 +180,7 @@ __device__ __forceinline__ float compute(const KernelArgs<T>& a, float src, floa
 
 // Index along the bias dimension of flat offset i.
 template <bool WIDE, typename T, typename Index>
-__device__ __forceinline__ int64_t channel(const KernelArgs<T>& a, Index i) {
+GANKERN_BA_HD int64_t channel(const KernelArgs<T>& a, Index i) {
   if constexpr (WIDE) {
     return (static_cast<int64_t>(i) / a.dim_stride) % a.dim_size;
   } else {
@@ -165,9 +190,9 @@ __device__ __forceinline__ int64_t channel(const KernelArgs<T>& a, Index i) {
 }
 
 template <int MODE, int ACT, bool WIDE, typename T, typename Index>
-__device__ __forceinline__ void process_one(const KernelArgs<T>& a, Index i) {
+GANKERN_BA_HD void process_one(const KernelArgs<T>& a, Index i) {
   const float src = to_float(a.src[i]);
-  const float bias = a.b ? to_float(__ldg(a.b + channel<WIDE>(a, i))) : 0.0f;
+  const float bias = a.b ? to_float(load_readonly(a.b + channel<WIDE>(a, i))) : 0.0f;
   float xv = 0.0f, yv = 0.0f, dyv = 0.0f;
   if constexpr (MODE != kBiasActForward) {
     if (a.x) xv = to_float(a.x[i]);
@@ -183,13 +208,13 @@ struct Pack {
   static constexpr int kSize = 16 / sizeof(T);
   T v[kSize];
 
-  __device__ __forceinline__ static Pack load(const T* p) {
+  GANKERN_BA_HD static Pack load(const T* p) {
     const uint4 raw = *reinterpret_cast<const uint4*>(p);
     Pack pack;
     memcpy(pack.v, &raw, sizeof(raw));
     return pack;
   }
-  __device__ __forceinline__ void store(T* p) const {
+  GANKERN_BA_HD void store(T* p) const {
     uint4 raw;
     memcpy(&raw, v, sizeof(raw));
     *reinterpret_cast<uint4*>(p) = raw;
@@ -197,7 +222,7 @@ struct Pack {
 };
 
 template <int MODE, int ACT, bool WIDE, typename T, typename Index>
-__device__ __forceinline__ void process_pack(const KernelArgs<T>& a, Index i) {
+GANKERN_BA_HD void process_pack(const KernelArgs<T>& a, Index i) {
   constexpr int V = Pack<T>::kSize;
   const Pack<T> src = Pack<T>::load(a.src + i);
   Pack<T> xs{}, ys{}, dys{}, out;
@@ -208,113 +233,159 @@ __device__ __forceinline__ void process_pack(const KernelArgs<T>& a, Index i) {
   if constexpr (MODE == kBiasActGrad2) dys = Pack<T>::load(a.dy + i);
 #pragma unroll
   for (int k = 0; k < V; ++k) {
-    const float bias = a.b ? to_float(__ldg(a.b + channel<WIDE>(a, i + k))) : 0.0f;
+    const float bias = a.b ? to_float(load_readonly(a.b + channel<WIDE>(a, i + k))) : 0.0f;
     out.v[k] = from_float<T>(compute<MODE, ACT>(a, to_float(src.v[k]), bias, to_float(xs.v[k]),
                                                 to_float(ys.v[k]), to_float(dys.v[k])));
   }
   out.store(a.out + i);
 }
 
+// What one thread of the kernel does, for thread `tid` of `nthreads` (a grid-stride loop over
+// 16-byte packs when every pointer is aligned, then over the remaining elements one by one).
 // WIDE: 64-bit indices and plain division, for tensors of 2^31 elements or more.
 template <typename T, int MODE, int ACT, bool WIDE>
-__global__ void __launch_bounds__(kThreads) bias_act_kernel(const KernelArgs<T> a) {
+GANKERN_BA_HD void kernel_body(const KernelArgs<T>& a, int64_t tid, int64_t nthreads) {
   using Index = std::conditional_t<WIDE, int64_t, uint32_t>;
   constexpr int V = Pack<T>::kSize;
-  const Index tid = static_cast<Index>(blockIdx.x) * kThreads + threadIdx.x;
-  const Index nthreads = static_cast<Index>(gridDim.x) * kThreads;
   const Index n = static_cast<Index>(a.n);
+  const Index step = static_cast<Index>(nthreads);
   Index tail = 0;
   if (a.vectorized) {
     const Index packs = n / V;
-    for (Index p = tid; p < packs; p += nthreads) process_pack<MODE, ACT, WIDE>(a, p * V);
+    for (Index p = static_cast<Index>(tid); p < packs; p += step) {
+      process_pack<MODE, ACT, WIDE>(a, p * V);
+    }
     tail = packs * V;
   }
-  for (Index i = tail + tid; i < n; i += nthreads) process_one<MODE, ACT, WIDE>(a, i);
-}
-
-template <typename T, int MODE, int ACT>
-cudaError_t launch_act(const KernelArgs<T>& a, cudaStream_t stream) {
-  const int64_t work = a.vectorized ? (a.n + Pack<T>::kSize - 1) / Pack<T>::kSize : a.n;
-  const int64_t blocks64 = (work + kThreads - 1) / kThreads;
-  const unsigned blocks = static_cast<unsigned>(blocks64 < kMaxBlocks ? blocks64 : kMaxBlocks);
-  // Narrow indices while every index the loops form (below n plus one grid) fits in 32 bits.
-  if (a.n < (int64_t{1} << 31)) {
-    bias_act_kernel<T, MODE, ACT, false><<<blocks, kThreads, 0, stream>>>(a);
-  } else {
-    bias_act_kernel<T, MODE, ACT, true><<<blocks, kThreads, 0, stream>>>(a);
+  for (Index i = tail + static_cast<Index>(tid); i < n; i += step) {
+    process_one<MODE, ACT, WIDE>(a, i);
   }
-  return cudaGetLastError();
 }
 
-template <typename T, int MODE>
-cudaError_t launch_mode(const KernelArgs<T>& a, int act, cudaStream_t stream) {
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// The clamp as a saved output of type T holds it (a clamped y equals this).
+template <typename T>
+float clamp_as_stored(float clamp) {
+  if constexpr (std::is_same_v<T, float>) {
+    return clamp;
+  } else if constexpr (std::is_same_v<T, __half>) {
+    return __half2float(__float2half_rn(clamp));
+  } else {
+    return __bfloat162float(__float2bfloat16_rn(clamp));
+  }
+}
+
+// Host-side setup shared by the GPU launcher and the host emulator; false on bad parameters.
+template <typename T>
+bool make_args(const BiasActParams& p, KernelArgs<T>* a) {
+  if (p.n <= 0 || p.dim_size <= 0 || p.dim_stride <= 0 || !p.out || !p.src) return false;
+  if (p.mode < kBiasActForward || p.mode > kBiasActGrad2) return false;
+  if (p.mode == kBiasActGrad2 && !p.dy) return false;
+  a->out = static_cast<T*>(p.out);
+  a->src = static_cast<const T*>(p.src);
+  a->b = static_cast<const T*>(p.b);
+  a->x = static_cast<const T*>(p.x);
+  a->y = static_cast<const T*>(p.y);
+  a->dy = static_cast<const T*>(p.dy);
+  a->n = p.n;
+  a->dim_stride = p.dim_stride;
+  a->dim_size = p.dim_size;
+  const bool narrow = p.n < (int64_t{1} << 31);
+  a->div_stride = FastDiv(narrow ? static_cast<uint32_t>(p.dim_stride) : 1u);
+  a->div_size = FastDiv(narrow ? static_cast<uint32_t>(p.dim_size) : 1u);
+  a->alpha = p.alpha;
+  a->gain = p.gain;
+  a->inv_gain = p.gain != 0.0f ? 1.0f / p.gain : 0.0f;
+  a->clamp = p.clamp;
+  a->clamp_stored = p.clamp >= 0.0f ? clamp_as_stored<T>(p.clamp) : 0.0f;
+  a->vectorized = aligned16(p.out) && aligned16(p.src) && (!p.x || aligned16(p.x)) &&
+                  (!p.y || aligned16(p.y)) && (!p.dy || aligned16(p.dy));
+  return true;
+}
+
+// Blocks of kThreads threads for one launch.
+template <typename T>
+unsigned num_blocks(const KernelArgs<T>& a) {
+  const int64_t work = a.vectorized ? (a.n + Pack<T>::kSize - 1) / Pack<T>::kSize : a.n;
+  const int64_t blocks = (work + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
+}
+
+// Picks the instantiation (mode, activation, index width) and hands it to the launcher:
+// launcher.template run<T, MODE, ACT, WIDE>(args, blocks).
+template <typename T, int MODE, typename Launcher>
+cudaError_t dispatch_act(const KernelArgs<T>& a, int act, unsigned blocks, Launcher& launcher) {
+  // Narrow indices while every index the loops form (below n plus one grid) fits in 32 bits.
+  const bool wide = a.n >= (int64_t{1} << 31);
+#define GANKERN_BA_CASE(ACT)                                                        \
+  case ACT:                                                                         \
+    return wide ? launcher.template run<T, MODE, ACT, true>(a, blocks)             \
+                : launcher.template run<T, MODE, ACT, false>(a, blocks);
   switch (act) {
-    case kActLinear: return launch_act<T, MODE, kActLinear>(a, stream);
-    case kActRelu: return launch_act<T, MODE, kActRelu>(a, stream);
-    case kActLrelu: return launch_act<T, MODE, kActLrelu>(a, stream);
-    case kActTanh: return launch_act<T, MODE, kActTanh>(a, stream);
-    case kActSigmoid: return launch_act<T, MODE, kActSigmoid>(a, stream);
-    case kActElu: return launch_act<T, MODE, kActElu>(a, stream);
-    case kActSelu: return launch_act<T, MODE, kActSelu>(a, stream);
-    case kActSoftplus: return launch_act<T, MODE, kActSoftplus>(a, stream);
-    case kActSwish: return launch_act<T, MODE, kActSwish>(a, stream);
+    GANKERN_BA_CASE(kActLinear)
+    GANKERN_BA_CASE(kActRelu)
+    GANKERN_BA_CASE(kActLrelu)
+    GANKERN_BA_CASE(kActTanh)
+    GANKERN_BA_CASE(kActSigmoid)
+    GANKERN_BA_CASE(kActElu)
+    GANKERN_BA_CASE(kActSelu)
+    GANKERN_BA_CASE(kActSoftplus)
+    GANKERN_BA_CASE(kActSwish)
+    default: return cudaErrorInvalidValue;
+  }
+#undef GANKERN_BA_CASE
+}
+
+template <typename T, typename Launcher>
+cudaError_t dispatch(const BiasActParams& p, Launcher& launcher) {
+  KernelArgs<T> a;
+  if (!make_args(p, &a)) return cudaErrorInvalidValue;
+  const unsigned blocks = num_blocks(a);
+  switch (p.mode) {
+    case kBiasActForward: return dispatch_act<T, kBiasActForward>(a, p.act, blocks, launcher);
+    case kBiasActGrad: return dispatch_act<T, kBiasActGrad>(a, p.act, blocks, launcher);
+    case kBiasActGrad2: return dispatch_act<T, kBiasActGrad2>(a, p.act, blocks, launcher);
     default: return cudaErrorInvalidValue;
   }
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+#ifndef GANKERN_BIAS_ACT_HOST_EMULATION
 
-template <typename T>
-T host_from_float(float v);
-template <>
-float host_from_float<float>(float v) { return v; }
-template <>
-__half host_from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-__nv_bfloat16 host_from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <typename T, int MODE, int ACT, bool WIDE>
+__global__ void __launch_bounds__(kThreads) bias_act_kernel(const KernelArgs<T> a) {
+  kernel_body<T, MODE, ACT, WIDE>(a, int64_t{blockIdx.x} * kThreads + threadIdx.x,
+                                  int64_t{gridDim.x} * kThreads);
+}
 
-float host_to_float(float v) { return v; }
-float host_to_float(__half v) { return __half2float(v); }
-float host_to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+struct GpuLauncher {
+  cudaStream_t stream;
 
-}  // namespace
+  template <typename T, int MODE, int ACT, bool WIDE>
+  cudaError_t run(const KernelArgs<T>& a, unsigned blocks) {
+    bias_act_kernel<T, MODE, ACT, WIDE><<<blocks, kThreads, 0, stream>>>(a);
+    return cudaGetLastError();
+  }
+};
+
+#endif  // GANKERN_BIAS_ACT_HOST_EMULATION
+
+}  // namespace bias_act_detail
+
+#ifndef GANKERN_BIAS_ACT_HOST_EMULATION
 
 template <typename T>
 cudaError_t launch_bias_act(const BiasActParams& p, cudaStream_t stream) {
-  if (p.n <= 0 || p.dim_size <= 0 || p.dim_stride <= 0 || !p.out || !p.src) {
-    return cudaErrorInvalidValue;
-  }
-  if (p.mode == kBiasActGrad2 && !p.dy) return cudaErrorInvalidValue;
-  KernelArgs<T> a;
-  a.out = static_cast<T*>(p.out);
-  a.src = static_cast<const T*>(p.src);
-  a.b = static_cast<const T*>(p.b);
-  a.x = static_cast<const T*>(p.x);
-  a.y = static_cast<const T*>(p.y);
-  a.dy = static_cast<const T*>(p.dy);
-  a.n = p.n;
-  a.dim_stride = p.dim_stride;
-  a.dim_size = p.dim_size;
-  const bool narrow = p.n < (int64_t{1} << 31);
-  a.div_stride = FastDiv(narrow ? static_cast<uint32_t>(p.dim_stride) : 1u);
-  a.div_size = FastDiv(narrow ? static_cast<uint32_t>(p.dim_size) : 1u);
-  a.alpha = p.alpha;
-  a.gain = p.gain;
-  a.inv_gain = p.gain != 0.0f ? 1.0f / p.gain : 0.0f;
-  a.clamp = p.clamp;
-  a.clamp_stored = p.clamp >= 0.0f ? host_to_float(host_from_float<T>(p.clamp)) : 0.0f;
-  a.vectorized = aligned16(p.out) && aligned16(p.src) && (!p.x || aligned16(p.x)) &&
-                 (!p.y || aligned16(p.y)) && (!p.dy || aligned16(p.dy));
-  switch (p.mode) {
-    case kBiasActForward: return launch_mode<T, kBiasActForward>(a, p.act, stream);
-    case kBiasActGrad: return launch_mode<T, kBiasActGrad>(a, p.act, stream);
-    case kBiasActGrad2: return launch_mode<T, kBiasActGrad2>(a, p.act, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  bias_act_detail::GpuLauncher launcher{stream};
+  return bias_act_detail::dispatch<T>(p, launcher);
 }
 
 template cudaError_t launch_bias_act<float>(const BiasActParams&, cudaStream_t);
 template cudaError_t launch_bias_act<__half>(const BiasActParams&, cudaStream_t);
 template cudaError_t launch_bias_act<__nv_bfloat16>(const BiasActParams&, cudaStream_t);
 
+#endif  // GANKERN_BIAS_ACT_HOST_EMULATION
+
 }  // namespace gankern
+
+#undef GANKERN_BA_HD

@@ -117,15 +117,18 @@ def _grad(z, yy, alpha, ACT: tl.constexpr):
 
 @triton.jit
 def _grad2(z, yy, ACT: tl.constexpr):
-    """f''(z), from yy = f(z) or (swish) from z; zero for the piecewise-linear activations."""
+    """f''(z), from yy = f(z) or (swish) from z; zero for the piecewise-linear activations.
+
+    At the kink of elu and selu (z = 0) the right-hand value 0, as torch's double backward.
+    """
     if ACT == TANH:
         d = -2.0 * yy * (1.0 - yy * yy)
     elif ACT == SIGMOID:
         d = yy * (1.0 - yy) * (1.0 - 2.0 * yy)
     elif ACT == ELU:
-        d = tl.where(yy > 0, 0.0, yy + 1.0)
+        d = tl.where(yy < 0, yy + 1.0, 0.0)
     elif ACT == SELU:
-        d = tl.where(yy > 0, 0.0, yy + SELU_SCALE * SELU_ALPHA)
+        d = tl.where(yy < 0, yy + SELU_SCALE * SELU_ALPHA, 0.0)
     elif ACT == SOFTPLUS:
         g = _softplus_grad(yy)
         d = g * (1.0 - g)
