@@ -77,6 +77,8 @@ F4 = setup_filter([1, 3, 3, 1])
 CASES = [
     ((2, 3, 9, 70), False, 2, 1, [2, 1], F4, False, "up2_filter4"),
     ((1, 40, 9, 10), True, 2, 1, [2, 1], F4, True, "up2_filter4"),
+    ((1, 2, 9, 11), False, 2, 1, [1, 2, 3, 1], torch.randn(4, 4), False, "up2_filter4"),
+    ((1, 9, 5, 6), True, 2, 1, [-1, 0, 1, 0], F4, False, "up2_filter4"),
     ((2, 3, 37, 9), False, 1, 2, [1, 1], F4, False, "down2_filter4"),
     ((1, 40, 10, 19), True, 1, 2, [2, -1, 0, 1], F4, False, "down2_filter4"),
     ((1, 2, 35, 67), False, 1, 1, [2, 1, 1, 2], F4, True, "filter4"),

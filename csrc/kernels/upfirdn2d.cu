@@ -6,7 +6,9 @@
 // float32; zeros stand for pixels outside the input, which implements padding and cropping
 // with no branch in the inner loop. Then each thread gathers the taps of its outputs: output o
 // along an axis reads input (o * down - pad0 + t) / up for the taps t that make the division
-// exact, i.e. every up-th tap starting at t0 = (pad0 - o * down) mod up.
+// exact, i.e. every up-th tap starting at t0 = (pad0 - o * down) mod up. A separable (1-D)
+// filter is staged as its outer product: one pass over memory, like a 2-D filter, which beats
+// two passes (x then y) for the few taps GAN filters have, the op being bound by memory.
 //
 // The per-thread work lives in __host__ __device__ code (TiledBlock, direct_output) and the
 // choice of kernel in dispatch(), templated on a launcher: the GPU launcher below launches the
@@ -66,8 +68,18 @@ GANKERN_HD float correlation_tap(const Params& p, int ty, int tx) {
 // the fast paths (the same along both axes) and 0 in the general path, which reads them from
 // the parameters. TW x TH output pixels times CB channels per block; CL selects the
 // channels-last thread mapping (channels fastest) over the planar one (columns fastest).
-template <typename T, int UP, int DOWN, int FT, int TW, int TH, int CB, bool CL>
+// In the fast paths each thread computes micro-tiles of RY x RX outputs of one channel, with
+// the filter taps in registers (see compute_fixed); the general path computes one output at
+// a time (RX = RY = 1).
+template <typename T, int UP, int DOWN, int FT, int TW, int TH, int CB, bool CL, int RX = 1,
+          int RY = 1>
 struct TiledBlock {
+  static constexpr bool kFixed = UP > 0 && DOWN > 0 && FT > 0;
+  static_assert(kFixed || (RX == 1 && RY == 1), "the general path computes single outputs");
+  static_assert(!kFixed || (FT % UP == 0 && RX % UP == 0 && RY % UP == 0),
+                "micro-tiles hold whole phase periods, and every tap is used");
+  static_assert(TW % RX == 0 && TH % RY == 0, "tiles hold whole micro-tiles");
+
   int up_x, up_y, down_x, down_y, fw, fh;
   int in_tw, in_th;  // input window extents
   int n, c0, ox0, oy0;  // sample, first channel and first output pixel of the tile
@@ -141,6 +153,108 @@ struct TiledBlock {
 
   // Phase 2 (after a barrier): each thread computes its outputs from shared memory.
   GANKERN_HD void compute(const Params& p, int tid, const float* smem) const {
+    if constexpr (kFixed) {
+      compute_fixed(p, tid, smem);
+    } else {
+      compute_general(p, tid, smem);
+    }
+  }
+
+  // Fast paths. Outputs come in micro-tiles whose first pixel is a multiple of UP along each
+  // axis, so the phase of output o_b + r depends only on r mod UP: each thread resolves the
+  // phases, the input offsets and the taps they use once, into registers. With UP == 1 there
+  // is no phase, and the micro-tile's input window is read once into registers and shared by
+  // its outputs (a column of RY outputs reads (RY - 1) * DOWN + FT rows instead of RY * FT);
+  // with UP > 1 each output reads its FT / UP squared taps from shared memory.
+  GANKERN_HD void compute_fixed(const Params& p, int tid, const float* smem) const {
+    constexpr int kTaps = FT / UP;
+    constexpr int kMicroX = TW / RX, kMicroY = TH / RY;
+    const float* filt = smem;
+    const float* tile = smem + FT * FT;
+    int base_x[UP], base_y[UP];  // input offset of the first tap of residue r
+    float w[UP][UP][kTaps][kTaps];  // taps of residue (ry, rx)
+#pragma unroll
+    for (int r = 0; r < UP; ++r) {
+      const int t0x = pos_mod(p.pad_x0 - r * DOWN, UP);
+      const int t0y = pos_mod(p.pad_y0 - r * DOWN, UP);
+      base_x[r] = (r * DOWN - p.pad_x0 + t0x) / UP;  // exact division
+      base_y[r] = (r * DOWN - p.pad_y0 + t0y) / UP;
+#pragma unroll
+      for (int rx = 0; rx < UP; ++rx) {
+        const int t0xx = pos_mod(p.pad_x0 - rx * DOWN, UP);
+#pragma unroll
+        for (int jy = 0; jy < kTaps; ++jy)
+#pragma unroll
+          for (int jx = 0; jx < kTaps; ++jx)
+            w[r][rx][jy][jx] = filt[(t0y + jy * UP) * FT + t0xx + jx * UP];
+      }
+    }
+    T* y = static_cast<T*>(p.y) + int64_t(n) * p.sy[0];
+    for (int idx = tid; idx < CB * kMicroY * kMicroX; idx += kThreads) {
+      int c, mx, my;
+      if (CL) {
+        c = idx % CB;
+        const int r = idx / CB;
+        mx = r % kMicroX;
+        my = r / kMicroX;
+      } else {
+        mx = idx % kMicroX;
+        const int r = idx / kMicroX;
+        my = r % kMicroY;
+        c = r / kMicroY;
+      }
+      const int gc = c0 + c, ox_b = ox0 + mx * RX, oy_b = oy0 + my * RY;
+      if (gc >= p.c || ox_b >= p.out_w || oy_b >= p.out_h) continue;
+      // Window position of the micro-tile's input (o_b * DOWN is a multiple of UP).
+      const int lx = ox_b * DOWN / UP - ix0;
+      const int ly = oy_b * DOWN / UP - iy0;
+      T* y_b = y + gc * p.sy[1] + oy_b * p.sy[2] + ox_b * p.sy[3];
+      const bool full = ox_b + RX <= p.out_w && oy_b + RY <= p.out_h;
+      if constexpr (UP == 1) {
+        constexpr int kWinY = (RY - 1) * DOWN + FT, kWinX = (RX - 1) * DOWN + FT;
+        float win[kWinY][kWinX];
+#pragma unroll
+        for (int wy = 0; wy < kWinY; ++wy)
+#pragma unroll
+          for (int wx = 0; wx < kWinX; ++wx)
+            win[wy][wx] = tile[tile_index(c, ly + base_y[0] + wy, lx + base_x[0] + wx)];
+#pragma unroll
+        for (int ry = 0; ry < RY; ++ry) {
+#pragma unroll
+          for (int rx = 0; rx < RX; ++rx) {
+            float acc = 0.f;
+#pragma unroll
+            for (int ty = 0; ty < FT; ++ty)
+#pragma unroll
+              for (int tx = 0; tx < FT; ++tx)
+                acc += w[0][0][ty][tx] * win[ry * DOWN + ty][rx * DOWN + tx];
+            if (full || (ox_b + rx < p.out_w && oy_b + ry < p.out_h))
+              y_b[ry * p.sy[2] + rx * p.sy[3]] = from_float<T>(acc);
+          }
+        }
+      } else {
+#pragma unroll
+        for (int ry = 0; ry < RY; ++ry) {
+          const int row = ly + base_y[ry % UP] + (ry / UP) * DOWN;
+#pragma unroll
+          for (int rx = 0; rx < RX; ++rx) {
+            const int col = lx + base_x[rx % UP] + (rx / UP) * DOWN;
+            float acc = 0.f;
+#pragma unroll
+            for (int jy = 0; jy < kTaps; ++jy)
+#pragma unroll
+              for (int jx = 0; jx < kTaps; ++jx)
+                acc += w[ry % UP][rx % UP][jy][jx] * tile[tile_index(c, row + jy, col + jx)];
+            if (full || (ox_b + rx < p.out_w && oy_b + ry < p.out_h))
+              y_b[ry * p.sy[2] + rx * p.sy[3]] = from_float<T>(acc);
+          }
+        }
+      }
+    }
+  }
+
+  // The general path: one output per step, phases and taps resolved per output.
+  GANKERN_HD void compute_general(const Params& p, int tid, const float* smem) const {
     const float* filt = smem;
     const float* tile = smem + fh * fw;
     T* y = static_cast<T*>(p.y) + int64_t(n) * p.sy[0];
@@ -240,17 +354,25 @@ cudaError_t dispatch(const Params& p, Launcher& launcher) {
   const bool cl = p.sx[1] < p.sx[3] && p.c >= 8;
   const bool same_axes = p.up_x == p.up_y && p.down_x == p.down_y && p.fw == p.fh;
   if (same_axes && p.fw == 4) {
+    // Micro-tiles: 2 x 2 outputs (one per phase) when upsampling; columns of 4 outputs
+    // otherwise, so that neighbouring threads of a planar tile read neighbouring columns.
     if (p.up_x == 2 && p.down_x == 1) {
-      return cl ? launcher.template tiled<TiledBlock<T, 2, 1, 4, 8, 8, 32, true>>(p, Path::kUp2Filter4)
-                : launcher.template tiled<TiledBlock<T, 2, 1, 4, 64, 32, 1, false>>(p, Path::kUp2Filter4);
+      return cl ? launcher.template tiled<TiledBlock<T, 2, 1, 4, 8, 8, 32, true, 2, 2>>(
+                      p, Path::kUp2Filter4)
+                : launcher.template tiled<TiledBlock<T, 2, 1, 4, 128, 32, 1, false, 2, 2>>(
+                      p, Path::kUp2Filter4);
     }
     if (p.up_x == 1 && p.down_x == 2) {
-      return cl ? launcher.template tiled<TiledBlock<T, 1, 2, 4, 8, 4, 32, true>>(p, Path::kDown2Filter4)
-                : launcher.template tiled<TiledBlock<T, 1, 2, 4, 32, 16, 1, false>>(p, Path::kDown2Filter4);
+      return cl ? launcher.template tiled<TiledBlock<T, 1, 2, 4, 8, 4, 32, true, 1, 4>>(
+                      p, Path::kDown2Filter4)
+                : launcher.template tiled<TiledBlock<T, 1, 2, 4, 32, 32, 1, false, 1, 4>>(
+                      p, Path::kDown2Filter4);
     }
     if (p.up_x == 1 && p.down_x == 1) {
-      return cl ? launcher.template tiled<TiledBlock<T, 1, 1, 4, 8, 4, 32, true>>(p, Path::kFilter4)
-                : launcher.template tiled<TiledBlock<T, 1, 1, 4, 64, 16, 1, false>>(p, Path::kFilter4);
+      return cl ? launcher.template tiled<TiledBlock<T, 1, 1, 4, 8, 8, 32, true, 1, 4>>(
+                      p, Path::kFilter4)
+                : launcher.template tiled<TiledBlock<T, 1, 1, 4, 64, 32, 1, false, 1, 4>>(
+                      p, Path::kFilter4);
     }
   }
   using GeneralCL = TiledBlock<T, 0, 0, 0, 4, 4, 32, true>;
@@ -330,3 +452,5 @@ cudaError_t launch(const Params& p, Dtype dtype, cudaStream_t stream, Path* path
 
 }  // namespace upfirdn2d
 }  // namespace gankern
+
+#undef GANKERN_HD

@@ -58,6 +58,8 @@ def _upfirdn2d_kernel(
     DOWNY: tl.constexpr,
     FW: tl.constexpr,
     FH: tl.constexpr,
+    TAPS_X: tl.constexpr,  # taps per output along x: ceil(FW / UPX), every UPX-th one
+    TAPS_Y: tl.constexpr,
     SEPARABLE: tl.constexpr,
     FLIP: tl.constexpr,
     INT64: tl.constexpr,
@@ -85,10 +87,6 @@ def _upfirdn2d_kernel(
         qx = qx.to(tl.int64)
     x_base = x_ptr + n * sxn + c * sxc
     y_base = y_ptr + n * syn + c * syc
-
-    # Taps per output along each axis: every up-th tap of the filter.
-    TAPS_Y: tl.constexpr = (FH + UPY - 1) // UPY
-    TAPS_X: tl.constexpr = (FW + UPX - 1) // UPX
 
     for ry in tl.static_range(UPY):
         # First contributing tap of rows o = q * UPY + ry and the input row it reads.
@@ -225,6 +223,8 @@ def upfirdn2d_triton(
         DOWNY=down_y,
         FW=fw,
         FH=fh,
+        TAPS_X=triton.cdiv(fw, up_x),
+        TAPS_Y=triton.cdiv(fh, up_y),
         SEPARABLE=separable,
         FLIP=flip_filter,
         INT64=use_int64,
