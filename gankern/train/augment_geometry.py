@@ -215,7 +215,9 @@ def affine_resample(
 
     px0, px1 = _pad(-lo_x - w / 2 + reach, w), _pad(hi_x - w / 2 + reach, w)
     py0, py1 = _pad(-lo_y - h / 2 + reach, h), _pad(hi_y - h / 2 + reach, h)
-    x = reflect_pad(x, px0, px1, py0, py1)
+    # (Margins are below the image size, so F.pad can mirror; its backward is cheaper than
+    # index_select's scatter.)
+    x = F.pad(x, [px0, px1, py0, py1], mode="reflect") if px0 + px1 + py0 + py1 else x
     x = upsample2d(x, f, up=2, impl=impl)
     up_h, up_w = x.shape[2], x.shape[3]
     out_h, out_w = 2 * h + 2 * margin, 2 * w + 2 * margin
