@@ -178,8 +178,8 @@ def training_loop(
     if resumed is not None:
         logger.print(f"Resumed from {resume_path} at {counters['nimg'] / 1000:.3f} kimg")
     else:
-        snapshots.write(components, dict(metadata, counters=counters,
-                                         consecutive_skips={}), G_ema, record=None)
+        snapshots.samples_and_metrics(G_ema, counters["nimg"], record=None)
+        snapshots.checkpoint(components, dict(metadata, counters=counters, consecutive_skips={}))
 
     # --- Training -------------------------------------------------------------------------
     total_nimg = int(round(settings.total_kimg * 1000))
@@ -274,12 +274,13 @@ def training_loop(
         tick_skipped = 0
         snapshot_due = done or counters["tick"] % opts.snap == 0
         if snapshot_due:
-            skips = {p.name: p.consecutive_skips for p in phases}
-            snapshots.write(components, dict(metadata, counters=counters,
-                                             consecutive_skips=skips), G_ema, record=record)
+            snapshots.samples_and_metrics(G_ema, counters["nimg"], record)
         logger.log(record)
         logger.print(progress_line(record, settings.total_kimg))
         if snapshot_due:
+            skips = {p.name: p.consecutive_skips for p in phases}
+            snapshots.checkpoint(components, dict(metadata, counters=counters,
+                                                  consecutive_skips=skips))
             snapshots.plot()
         tick_start_time = time.time()
 

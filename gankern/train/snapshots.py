@@ -99,12 +99,26 @@ class SnapshotWriter:
         existing = list_snapshots(self.run_dir) if ctx.is_main else []
         self.last_checkpoint: Path | None = existing[-1] if existing else None
 
-    def write(self, components: dict, metadata: dict, G_ema, record: dict | None) -> None:
-        """Checkpoint, sample grid and (with a tick ``record``) metrics added to the record."""
+    def samples_and_metrics(self, G_ema, nimg: int, record: dict | None) -> None:
+        """The sample grid and (with a tick ``record``) the metrics, added to the record."""
+        t0 = time.time()
+        if self.ctx.is_main:
+            self._sample_grid(G_ema, nimg)
+        if record is not None and self.settings.metrics:
+            self._metrics(G_ema, record)
+        if record is not None:
+            record["Timing/snapshot_sec"] = time.time() - t0
+        self.ctx.barrier()
+
+    def checkpoint(self, components: dict, metadata: dict) -> None:
+        """Write the checkpoint (process 0), unless the networks hold non-finite values.
+
+        The loop writes it after the tick's log record: a run killed in between resumes
+        from the previous checkpoint and rewrites that record, so no record is lost.
+        """
         nimg = metadata["counters"]["nimg"]
         if self.ctx.is_main:
-            t0 = time.time()
-            if _all_finite(components["G"], components["D"], G_ema):
+            if _all_finite(components["G"], components["D"], components["G_ema"]):
                 tensors, meta = collect_state(components, metadata)
                 path = self.run_dir / snapshot_name(nimg)
                 save_checkpoint(path, tensors, meta)
@@ -113,11 +127,6 @@ class SnapshotWriter:
             else:
                 self.logger.print(f"Not writing a checkpoint at {nimg / 1000:.3f} kimg: the "
                                   "networks hold non-finite values")
-            self._sample_grid(G_ema, nimg)
-            if record is not None:
-                record["Timing/snapshot_sec"] = time.time() - t0
-        if record is not None and self.settings.metrics:
-            self._metrics(G_ema, record)
         self.ctx.barrier()
 
     def _prune(self) -> None:
