@@ -122,7 +122,7 @@ def _upfirdn2d_kernel(
                         w = w * tl.load(f_ptr + fx, mask=tap_ok, other=0.0).to(tl.float32)
                     else:
                         w = tl.load(f_ptr + fy * FW + fx, mask=tap_ok, other=0.0).to(tl.float32)
-                    ok = row_ok & (ix >= 0) & (ix < in_w)
+                    ok = row_ok & ((ix >= 0) & (ix < in_w))  # [C, H, 1] & [1, 1, W]
                     v = tl.load(x_base + iy * sxh + ix * sxw, mask=ok, other=0.0)
                     acc += v.to(tl.float32) * w
             out_ok = c_ok & (oy < out_h) & (ox < out_w)
