@@ -7,6 +7,16 @@ from modconv_testutils import fir_filter, make_inputs
 from testutils import assert_close, requires_triton_interpreter
 
 from gankern.ops import modulated_conv2d, no_weight_gradients
+from gankern.ops.bias_act import ACTIVATIONS
+from gankern.ops.modulated_conv2d_ops import (
+    epilogue_backward,
+    modulated_conv2d_conv,
+    modulated_conv2d_epilogue,
+    modulated_conv2d_epilogue_grad,
+    modulated_conv2d_modulation_grad,
+    modulated_conv2d_wgrad,
+    modulated_input_grads,
+)
 
 pytestmark = requires_triton_interpreter
 
@@ -134,13 +144,41 @@ def test_inference_saves_nothing_and_matches():
     assert_close(y, y_ref)
 
 
-def test_opcheck_custom_ops():
-    from gankern.ops.modulated_conv2d_ops import (
-        modulated_conv2d_conv,
-        modulated_conv2d_epilogue,
-        modulated_conv2d_wgrad,
-    )
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_fused_first_order_epilogue_grad_matches_differentiable_path(act):
+    """The fused backward kernel against the torch-op backward used under create_graph."""
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(2, 5, 3, 4, generator=g) * 2
+    post = torch.rand(2, 5, generator=g) + 0.5
+    bias = torch.randn(5, generator=g)
+    dy = torch.randn(2, 5, 3, 4, generator=g)
+    clamp = 1.5 if act in ("linear", "lrelu", "swish") else -1.0
+    for noise in (torch.randn(2, 1, 3, 4, generator=g), torch.randn(1, 5, 1, 4, generator=g)):
+        for layout in (torch.contiguous_format, torch.channels_last):
+            zl, dyl = z.contiguous(memory_format=layout), dy.contiguous(memory_format=layout)
+            got = modulated_conv2d_epilogue_grad(
+                dyl, zl, post, noise, bias, act, 0.2, 1.3, clamp, True, True, True
+            )
+            want = epilogue_backward(
+                dyl, zl, post, noise, bias, act, 0.2, 1.3, clamp, (True, True, True, True)
+            )
+            for a, e in zip(got, want, strict=True):
+                assert_close(a, e)
 
+
+def test_fused_modulation_grad_matches_differentiable_path():
+    g = torch.Generator().manual_seed(4)
+    dxs, x = torch.randn(2, 5, 3, 4, generator=g), torch.randn(2, 5, 3, 4, generator=g)
+    pre = torch.randn(2, 5, generator=g)
+    got = modulated_conv2d_modulation_grad(dxs, x.to(memory_format=torch.channels_last), pre,
+                                           True, True)
+    want = modulated_input_grads(dxs, x, pre, True, True)
+    assert got[0].is_contiguous(memory_format=torch.channels_last)
+    for a, e in zip(got, want, strict=True):
+        assert_close(a, e)
+
+
+def test_opcheck_custom_ops():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 5, 5, generator=g, requires_grad=True)
     w = torch.randn(4, 3, 3, 3, generator=g, requires_grad=True)
@@ -160,6 +198,15 @@ def test_opcheck_custom_ops():
     )
     gz = torch.randn(2, 4, 3, 3, generator=g, requires_grad=True)
     torch.library.opcheck(modulated_conv2d_wgrad, (gz, x, pre, 1, 2, 0, 0, 3, 3, "triton"))
+    dy = torch.randn(2, 4, 5, 5, generator=g)
+    torch.library.opcheck(
+        modulated_conv2d_epilogue_grad,
+        (dy, z.detach(), post.detach(), noise.detach(), bias.detach(), "lrelu", 0.2, 1.4, 3.0,
+         True, True, True),
+    )
+    torch.library.opcheck(
+        modulated_conv2d_modulation_grad, (x.detach(), x.detach(), pre.detach(), True, True)
+    )
 
 
 @pytest.mark.slow

@@ -235,6 +235,99 @@ def modulated_input_grads(dxs, x, pre, need_x, need_pre):
     return dx, dpre
 
 
+def _fused_first_order(backend: str) -> bool:
+    """Whether this backward may use the fused, non-differentiable Triton kernels.
+
+    Autograd runs a backward with grad mode on only under ``create_graph=True``; then the
+    backward must be made of differentiable ops. Otherwise one fused pass does the same.
+    """
+    return backend == "triton" and not torch.is_grad_enabled()
+
+
+@torch.library.custom_op("gankern::modulated_conv2d_epilogue_grad", mutates_args=())
+def modulated_conv2d_epilogue_grad(
+    dy: torch.Tensor,
+    z: torch.Tensor,
+    post: torch.Tensor | None,
+    noise: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    act: str,
+    alpha: float,
+    gain: float,
+    clamp: float,
+    need_post: bool,
+    need_noise: bool,
+    need_bias: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fused first-order :func:`epilogue_backward` (Triton): ``(gz, dpost, dnoise, dbias)``.
+
+    ``z`` is only read where the gradient needs it (otherwise any tensor of z's shape, dtype
+    and layout will do); gradients not asked for come back empty.
+    """
+    from gankern.ops.triton.modulated_conv2d_grad import epilogue_grad_triton
+
+    gz, dpost, dnoise, dbias = epilogue_grad_triton(
+        dy, z, post, noise, bias, ACTIVATIONS[act].cuda_idx, alpha, gain, clamp,
+        (True, need_post, need_noise, need_bias),
+    )
+    def or_empty(t):  # each output its own tensor: outputs may not alias
+        return z.new_empty(0, dtype=torch.float32) if t is None else t
+
+    return gz, or_empty(dpost), or_empty(dnoise), or_empty(dbias)
+
+
+@modulated_conv2d_epilogue_grad.register_fake
+def _(dy, z, post, noise, bias, act, alpha, gain, clamp, need_post, need_noise, need_bias):
+    gz = torch.empty_like(z, memory_format=output_memory_format(z))
+    f32 = dict(dtype=torch.float32, device=z.device)
+    return (
+        gz,
+        torch.empty((z.shape[0], z.shape[1]) if need_post else (0,), **f32),
+        torch.empty(noise.shape if need_noise else (0,), **f32),
+        torch.empty((z.shape[1],) if need_bias else (0,), **f32),
+    )
+
+
+@torch.library.custom_op("gankern::modulated_conv2d_modulation_grad", mutates_args=())
+def modulated_conv2d_modulation_grad(
+    dxs: torch.Tensor, x: torch.Tensor, pre: torch.Tensor, need_x: bool, need_pre: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fused first-order :func:`modulated_input_grads` (Triton): ``(dx, dpre)``, empty if
+    not asked for."""
+    from gankern.ops.triton.modulated_conv2d_grad import modulation_grad_triton
+
+    dx, dpre = modulation_grad_triton(dxs, x, pre, need_x, need_pre)
+    dx = x.new_empty(0) if dx is None else dx
+    return dx, (x.new_empty(0, dtype=torch.float32) if dpre is None else dpre)
+
+
+@modulated_conv2d_modulation_grad.register_fake
+def _(dxs, x, pre, need_x, need_pre):
+    dx = torch.empty_like(x, memory_format=output_memory_format(x)) if need_x else x.new_empty(0)
+    return dx, torch.empty(pre.shape if need_pre else (0,), dtype=torch.float32, device=x.device)
+
+
+def _epilogue_grads(dy, z, post, noise, bias, act, alpha, gain, clamp, needs, backend):
+    """:func:`epilogue_backward`, or its fused kernel when that is allowed."""
+    if not any(needs):
+        return None, None, None, None
+    if _fused_first_order(backend):
+        z_or_layout = z if z is not None else dy  # z is only read where it was saved
+        grads = modulated_conv2d_epilogue_grad(
+            dy, z_or_layout, post, noise, bias, act, alpha, gain, clamp, *needs[1:]
+        )
+        return tuple(g if need else None for g, need in zip(grads, needs, strict=True))
+    return epilogue_backward(dy, z, post, noise, bias, act, alpha, gain, clamp, needs)
+
+
+def _input_grads(dxs, x, pre, need_x, need_pre, backend):
+    """:func:`modulated_input_grads`, or its fused kernel when that is allowed."""
+    if pre is not None and _fused_first_order(backend):
+        dx, dpre = modulated_conv2d_modulation_grad(dxs, x, pre, need_x, need_pre)
+        return (dx if need_x else None), (dpre if need_pre else None)
+    return modulated_input_grads(dxs, x, pre, need_x, need_pre)
+
+
 def _cast(t: torch.Tensor | None, like: torch.Tensor | None) -> torch.Tensor | None:
     return None if t is None else t.to(like.dtype)
 
@@ -261,18 +354,18 @@ def _conv_backward(ctx, dy, dz_out):
             "gankern::modulated_conv2d_conv: the backward needs z, but the forward ran with "
             "save_z=False"
         )
-    gz, dpost, dnoise, dbias = epilogue_backward(
+    gz, dpost, dnoise, dbias = _epilogue_grads(
         dy, z, post, noise, bias, act, alpha, gain, clamp,
-        (need_conv, need_post, need_noise, need_bias),
+        (need_conv, need_post, need_noise, need_bias), backend,
     )
     dx = dw = dpre = None
     if need_conv:
         if dz_out is not None and dz_out.numel() and z is not None:
-            gz = gz + dz_out.float()  # z was used by a higher-order graph
+            gz = gz + dz_out.to(gz.dtype)  # z was used by a higher-order graph
         gz = gz.to(x.dtype)
         if need_x or need_pre:
             dxs = conv_input_grad(gz, w, up, stride, pad_y, pad_x, x.shape[2], x.shape[3], backend)
-            dx, dpre = modulated_input_grads(dxs, x, pre, need_x, need_pre)
+            dx, dpre = _input_grads(dxs, x, pre, need_x, need_pre, backend)
         if need_w:
             dw = modulated_conv2d_wgrad(
                 gz, x, pre, up, stride, pad_y, pad_x, w.shape[2], w.shape[3], backend
@@ -289,14 +382,14 @@ modulated_conv2d_conv.register_autograd(_conv_backward, setup_context=_conv_setu
 def _epilogue_setup_context(ctx, inputs, output):
     z, post, noise, bias, act, alpha, gain, clamp, backend = inputs
     ctx.save_for_backward(z, post, noise, bias)
-    ctx.conf = (act, alpha, gain, clamp)
+    ctx.conf = (act, alpha, gain, clamp, backend)
 
 
 def _epilogue_backward(ctx, dy):
     z, post, noise, bias = ctx.saved_tensors
-    act, alpha, gain, clamp = ctx.conf
-    dz, dpost, dnoise, dbias = epilogue_backward(
-        dy, z, post, noise, bias, act, alpha, gain, clamp, ctx.needs_input_grad[:4]
+    act, alpha, gain, clamp, backend = ctx.conf
+    dz, dpost, dnoise, dbias = _epilogue_grads(
+        dy, z, post, noise, bias, act, alpha, gain, clamp, ctx.needs_input_grad[:4], backend
     )
     return (
         _cast(dz, z), _cast(dpost, post), _cast(dnoise, noise), _cast(dbias, bias),
@@ -330,7 +423,7 @@ def _wgrad_backward(ctx, ddw):
         dg = dg.to(g.dtype)
     if need_x or need_pre:
         dxs = conv_input_grad(g, ddw, up, stride, pad_y, pad_x, x.shape[2], x.shape[3], backend)
-        dx, dpre = modulated_input_grads(dxs, x, pre, need_x, need_pre)
+        dx, dpre = _input_grads(dxs, x, pre, need_x, need_pre, backend)
     return dg, dx, _cast(dpre, pre), *([None] * 7)
 
 
