@@ -72,7 +72,14 @@ class FusedBiasAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: any shape with ``x.shape[dim] == num_channels``; returns x's shape and layout."""
-        dtype = x.dtype if isinstance(x, torch.Tensor) else None
+        dtype = None
+        if isinstance(x, torch.Tensor):
+            dtype = x.dtype
+            if -x.ndim <= self.dim < x.ndim and x.shape[self.dim] != self.num_channels:
+                raise ValueError(
+                    f"x.shape[{self.dim}] must equal num_channels = {self.num_channels}, "
+                    f"got x of shape {tuple(x.shape)}"
+                )
         return bias_act(
             x,
             self.effective_bias(dtype),

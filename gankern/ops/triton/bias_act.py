@@ -241,6 +241,8 @@ def bias_act_elementwise(
     alpha: float,
     gain: float,
     clamp: float,
+    *,
+    force_index_64: bool = False,
 ) -> torch.Tensor:
     """Run one mode of the kernel and return its output (a new tensor laid out like ``src``).
 
@@ -249,7 +251,9 @@ def bias_act_elementwise(
     activation does not need them); ``dy`` is the first-order gradient (grad2 only). All
     tensors must share ``src``'s dtype, device, shape and strides, and ``src`` must be dense:
     the caller arranges it, this only checks. ``b`` is a contiguous vector of length
-    ``src.shape[dim]``. ``clamp < 0`` means no clamping.
+    ``src.shape[dim]``. ``clamp < 0`` means no clamping. The kernel indexes with 32 bits (and
+    divides by multiply-shift) below 2**31 elements, with 64 bits above; ``force_index_64``
+    takes the 64-bit path whatever the size (for tests).
     """
     if mode not in (MODE_FORWARD, MODE_GRAD, MODE_GRAD2):
         raise ValueError(f"mode must be 0, 1 or 2, got {mode}")
@@ -277,7 +281,7 @@ def bias_act_elementwise(
     block, num_warps = launch_config(src)
     dim_size = src.shape[dim]
     dim_stride = src.stride(dim) if dim_size > 1 else 1
-    index_64 = n + block >= 2**31
+    index_64 = force_index_64 or n + block >= 2**31
     stride_magic, stride_shift = fast_div_params(dim_stride) if not index_64 else (0, 0)
     size_magic, size_shift = fast_div_params(dim_size) if not index_64 else (0, 0)
     has_clamp = clamp >= 0
