@@ -236,7 +236,10 @@ def upfirdn2d(
         ``[N, C, out_h, out_w]`` with ``out_h = (H * upy + pady0 + pady1 - fh + downy) // downy``
         and likewise for the width.
 
-    Gradients of any order are supported on every backend.
+    Gradients of any order with respect to ``x`` are supported on every backend; the output
+    keeps the memory format of ``x`` on the fast backends. Those treat the filter as a
+    constant: a filter that requires grad is sent to the reference (``impl="auto"``) or
+    refused (``impl="cuda"``/``"triton"`` raise :class:`BackendUnavailableError`).
     """
     args = _check_args(x, f, up, down, padding, flip_filter, gain)
     backend = _choose_backend(
