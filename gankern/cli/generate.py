@@ -215,10 +215,10 @@ def run(args) -> int:
                         zs = _slerp(z[i : i + 1], z[i + 1 : i + 2], t[:, :, 0])
                         path = G.mapping(zs, cc, **trunc)
                     rows.append(G.synthesis(path, **synth).cpu())
-                frames = torch.cat(rows)
-                save(frames, outdir / "interp.png", args.frames)
-                if args.video:
-                    _write_video(frames, Path(args.video))
+                save(torch.cat(rows), outdir / "interp.png", args.frames)
+                if args.video:  # each row starts where the previous one ended
+                    _write_video(torch.cat([rows[0]] + [r[1:] for r in rows[1:]]),
+                                 Path(args.video))
     except ValueError as exc:
         return fail(str(exc))
     return 0

@@ -61,7 +61,7 @@ def compute_snapshot_metrics(G_ema, dataset, names, opts, ctx: DistributedContex
         values = compute_metrics(
             metrics, real=opts.data, fake=G_ema, num_fake=num_fake, extractor=extractor,
             device=ctx.device, seed=opts.seed, kid_subset_size=kid_subset,
-            allow_tf32=opts.tf32,
+            allow_tf32=opts.tf32, generator_kwargs={"fused_modconv": False},
         )  # fmt: skip
         results.update({k: float(v) for k, v in values.items()})
     return results
