@@ -6,7 +6,7 @@ import torch
 from modconv_testutils import fir_filter, make_inputs
 from testutils import assert_close, requires_triton_interpreter
 
-from gankern.ops import modulated_conv2d, no_weight_gradients
+from gankern.ops import BackendUnavailableError, modulated_conv2d, no_weight_gradients
 from gankern.ops.bias_act import ACTIVATIONS
 from gankern.ops.modulated_conv2d_ops import (
     epilogue_backward,
@@ -117,6 +117,37 @@ def test_second_order_matches_ref(k, up, down):
         results.append([torch.zeros_like(t) if g is None else g for g, t in zipped])
     for got, want in zip(*results, strict=True):
         assert_close(got, want)
+
+
+@pytest.mark.parametrize("k,up,down", [(3, 1, 1), (3, 2, 1), (3, 1, 2)])
+def test_float16_with_prenormalisation_matches_float64_ref(k, up, down):
+    """float16 activations, float32 weight and styles (as StyleGAN2 keeps them), both so
+    large that unnormalised modulated weights would overflow float16."""
+    x, w, s, nz, b = make_inputs(2, 8, 4, 6, k, up, down, requires_grad=False)
+    w, s = w * 300, s * 300
+    results = []
+    for dtype, impl in ((torch.float16, "triton"), (torch.float64, "ref")):
+        inputs = [x.to(dtype), w.to(torch.float32 if dtype == torch.float16 else dtype),
+                  s.to(torch.float32 if dtype == torch.float16 else dtype), nz.to(dtype),
+                  b.to(dtype)]
+        inputs = [t.requires_grad_() for t in inputs]
+        y = modulated_conv2d(
+            inputs[0], inputs[1], inputs[2], noise=inputs[3], up=up, down=down, padding=k // 2,
+            resample_filter=fir_filter(), flip_weight=up == 1, bias=inputs[4], act="lrelu",
+            impl=impl,
+        )
+        dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(1)).to(y.dtype)
+        results.append((y, *torch.autograd.grad(y, inputs, dy)))
+    assert results[0][0].dtype == torch.float16
+    for got, want in zip(*results, strict=True):
+        assert torch.isfinite(got).all()
+        assert_close(got, want, torch.float16)
+
+
+def test_bfloat16_refused_by_the_interpreter():
+    x, w, s, _, _ = make_inputs(1, 3, 2, 4, 3, requires_grad=False)
+    with pytest.raises(BackendUnavailableError, match="bfloat16"):
+        modulated_conv2d(x.bfloat16(), w, s, padding=1, impl="triton")
 
 
 def test_no_weight_gradients_skips_only_the_weight():

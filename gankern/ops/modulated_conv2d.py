@@ -234,6 +234,14 @@ def _fused_run(backend: str):
     return run
 
 
+def _triton_unavailable(*tensors):
+    reason = triton_unavailable_reason(*tensors)
+    if reason is None and tensors[0].device.type == "cpu":
+        if any(t.dtype == torch.bfloat16 for t in tensors):
+            reason = "the Triton interpreter has no bfloat16 arithmetic (use a GPU or float32)"
+    return reason
+
+
 def _cuda_unavailable(*tensors):
     reason = cuda_unavailable_reason(*tensors)
     if reason is None:
@@ -246,7 +254,7 @@ def _cuda_unavailable(*tensors):
 # name -> (unavailable_reason(x, weight, styles, noise, bias, f, args), run(same)).
 FAST_BACKENDS: dict = {
     "cuda": (_fused_unavailable(_cuda_unavailable), _fused_run("cuda")),
-    "triton": (_fused_unavailable(triton_unavailable_reason), _fused_run("triton")),
+    "triton": (_fused_unavailable(_triton_unavailable), _fused_run("triton")),
 }
 
 
