@@ -444,7 +444,9 @@ def test_gpu_gradients(backend, dtype, case):
 
 
 @requires_cuda
-def test_gpu_auto_picks_a_fast_backend():
+def test_gpu_auto_and_helpers_match_the_reference():
     x = torch.randn(1, 4, 8, 8, device="cuda")
     f = setup_filter([1, 3, 3, 1], device="cuda")
     assert_close(upsample2d(x, f), upsample2d(x, f, impl="ref"))
+    assert_close(downsample2d(x, f), downsample2d(x, f, impl="ref"))
+    assert_close(filter2d(x, f), filter2d(x, f, impl="ref"))
