@@ -50,6 +50,8 @@ GANKERN_HD int pos_mod(int a, int b) {
   return m < 0 ? m + b : m;
 }
 
+constexpr bool divides(int a, int b) { return a > 0 && b % a == 0; }
+
 // How many input samples along one axis a tile of `tile` outputs reads (an upper bound):
 // floor((k0 + (tile - 1) * down + taps - 1) / up) - floor(k0 / up) + 1 for any k0.
 GANKERN_HD int input_extent(int tile, int up, int down, int taps) {
@@ -76,7 +78,7 @@ template <typename T, int UP, int DOWN, int FT, int TW, int TH, int CB, bool CL,
 struct TiledBlock {
   static constexpr bool kFixed = UP > 0 && DOWN > 0 && FT > 0;
   static_assert(kFixed || (RX == 1 && RY == 1), "the general path computes single outputs");
-  static_assert(!kFixed || (FT % UP == 0 && RX % UP == 0 && RY % UP == 0),
+  static_assert(!kFixed || (divides(UP, FT) && divides(UP, RX) && divides(UP, RY)),
                 "micro-tiles hold whole phase periods, and every tap is used");
   static_assert(TW % RX == 0 && TH % RY == 0, "tiles hold whole micro-tiles");
 
