@@ -22,7 +22,10 @@ def _extensions():
         name="gankern._C",
         sources=sources,
         include_dirs=[os.path.abspath("csrc")],
-        extra_compile_args={"cxx": ["-O3", "-std=c++17"], "nvcc": ["-O3", "-std=c++17", "-lineinfo"]},
+        extra_compile_args={
+            "cxx": ["-O3", "-std=c++17"],
+            "nvcc": ["-O3", "-std=c++17", "-lineinfo"],
+        },
     )
     return [ext], {"build_ext": BuildExtension}
 

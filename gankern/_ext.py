@@ -103,6 +103,11 @@ def cuda_extension_status():
         return None, f"CUDA extension build failed: {tail}"
 
 
+@torch.compiler.assume_constant_result
 def cuda_extension_unavailable_reason() -> str | None:
-    """None when the CUDA extension is (or can be) loaded, otherwise why it cannot."""
+    """None when the CUDA extension is (or can be) loaded, otherwise why it cannot.
+
+    ``torch.compile`` treats the answer as a constant instead of tracing the (cached) import
+    or build, which would break a ``fullgraph=True`` graph.
+    """
     return cuda_extension_status()[1]

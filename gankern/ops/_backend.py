@@ -41,9 +41,14 @@ def triton_interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-@functools.cache
+@torch.compiler.assume_constant_result
 def triton_import_error() -> str | None:
-    """None when ``import triton`` works, else the reason."""
+    """None when ``import triton`` works, else the reason (a constant under torch.compile)."""
+    return _triton_import_error()
+
+
+@functools.cache
+def _triton_import_error() -> str | None:
     try:
         import triton  # noqa: F401
         import triton.language  # noqa: F401

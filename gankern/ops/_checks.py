@@ -43,12 +43,16 @@ def check_tensor(
 
 def check_same_device(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:
     if t.device != ref.device:
-        raise ValueError(f"{name} must be on the same device as {ref_name} ({ref.device}), got {t.device}")
+        raise ValueError(
+            f"{name} must be on the same device as {ref_name} ({ref.device}), got {t.device}"
+        )
 
 
 def check_same_dtype(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:
     if t.dtype != ref.dtype:
-        raise TypeError(f"{name} must have the same dtype as {ref_name} ({ref.dtype}), got {t.dtype}")
+        raise TypeError(
+            f"{name} must have the same dtype as {ref_name} ({ref.dtype}), got {t.dtype}"
+        )
 
 
 def check_number(
