@@ -29,6 +29,7 @@ import itertools
 import json
 import math
 import pkgutil
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -72,6 +73,7 @@ class Config:
     dtype: torch.dtype
     layout: str
     params: dict
+    device: torch.device = torch.device("cpu")  # where the run measures (inputs, modules)
 
     @property
     def dtype_name(self) -> str:
@@ -90,7 +92,8 @@ class Config:
 class Provider:
     """One way of running the op.
 
-    ``build(config)`` returns ``fn(*args) -> Tensor``. For ``kind="compile"`` it returns the
+    ``build(config)`` returns ``fn(*args) -> Tensor`` (anything it builds, such as a filter
+    or a module, goes on ``config.device``). For ``kind="compile"`` it returns the
     eager function, which the harness wraps in ``torch.compile`` (fresh Dynamo caches for
     every config, ``dynamic=False``). ``backend`` names the gankern backend a provider
     forces (``"cuda"``, ``"triton"``), so the harness can decline the Triton interpreter.
@@ -175,12 +178,24 @@ def register(case: BenchCase) -> BenchCase:
 
 
 def discover() -> dict[str, BenchCase]:
-    """Import every ``benchmarks/bench_*.py`` (each registers its cases); return the registry."""
+    """Import every ``benchmarks/bench_*.py`` (each registers its cases); return the registry.
+
+    A bench file that fails to import is reported with a warning and left out, so that one
+    broken file does not stop the others from running.
+    """
     import benchmarks
 
     for module in pkgutil.iter_modules(benchmarks.__path__):
         if module.name.startswith("bench_"):
-            importlib.import_module(f"benchmarks.{module.name}")
+            try:
+                importlib.import_module(f"benchmarks.{module.name}")
+            except Exception as exc:
+                warnings.warn(
+                    f"benchmarks.{module.name} failed to import and is left out "
+                    f"({type(exc).__name__}: {exc})",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
     return dict(_REGISTRY)
 
 
@@ -296,7 +311,7 @@ def select_configs(case: BenchCase, options: RunOptions) -> list[Config]:
             for layout in layouts:
                 configs.append(
                     Config(variant.label, tuple(variant.shape), DTYPES[dtype_name], layout,
-                           dict(variant.params))
+                           dict(variant.params), options.device)
                 )
     return configs
 

@@ -16,6 +16,11 @@ from benchmarks.harness import MODES, Target, config_from_row, discover
 from benchmarks.results import DEFAULT_RESULTS_DIR, load_rows
 
 GROUP_KEYS = ("case", "shape", "dtype", "layout", "params", "mode")
+# What a row needs to appear in a table (other JSONL rows under results/ are ignored).
+REQUIRED_KEYS = (*GROUP_KEYS, "device", "op", "provider", "provider_kind", "status", "reason",
+                 "median_ms", "pct_of_copy_bw", "pct_of_matmul", "run_id", "timestamp",
+                 "torch_version", "triton_version", "cuda_version", "gankern_commit",
+                 "copy_bw_gbps", "matmul_tflops", "matmul_dtype")
 
 
 def _fastest(rows: Iterable[dict], kind: str) -> dict | None:
@@ -167,7 +172,11 @@ def render_markdown(rows: Sequence[dict], targets_by_op: dict[str, Sequence[Targ
         "See `benchmarks/README.md` for what is measured and how.",
         "",
     ]
-    rows = latest_rows(rows)
+    wanted = set(REQUIRED_KEYS)
+    foreign = sum(1 for row in rows if not wanted <= row.keys())
+    rows = latest_rows(row for row in rows if wanted <= row.keys())
+    if foreign:
+        lines += [f"({foreign} rows in other formats were ignored.)", ""]
     if not rows:
         lines.append("No results yet: run `python -m benchmarks` on the device to measure.")
         return "\n".join(lines) + "\n"
