@@ -162,3 +162,35 @@ def test_standard_extractors_need_their_weight_files(tmp_path, monkeypatch):
         compute_metrics("fid", real=digits(10), fake=digits(10))
     with pytest.raises(WeightsNotFoundError, match="GANKERN_VGG16_WEIGHTS"):
         get_extractor("vgg16")
+
+
+@pytest.mark.cuda
+def test_cuda_results_match_the_cpu():
+    real, fake = digits(300), digits(300, start=300)
+    common = dict(real=real, fake=fake, cache=False, kid_subsets=5, kid_subset_size=100,
+                  is_splits=3)
+    cpu = compute_metrics("fid,kid,is,pr", extractor=small_digits_extractor(), device="cpu",
+                          **common)
+    tf32_default = torch.backends.cudnn.allow_tf32
+    gpu = compute_metrics("fid,kid,is,pr", extractor=small_digits_extractor(), device="cuda",
+                          **common)
+    assert torch.backends.cudnn.allow_tf32 == tf32_default  # restored after extraction
+    for key in ("fid_digits", "kid_digits", "is_digits"):
+        assert gpu[key] == pytest.approx(cpu[key], rel=1e-3, abs=1e-5), key
+    for key in ("precision_digits", "recall_digits"):  # float32 distances on CUDA
+        assert gpu[key] == pytest.approx(cpu[key], abs=0.02), key
+
+
+@pytest.mark.cuda
+def test_inception_features_on_cuda_match_the_cpu():
+    from gankern.metrics import FIDInceptionV3
+
+    model = FIDInceptionV3()
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        cpu = model(images)["features"]
+        from gankern.metrics.features import full_fp32_precision
+
+        with full_fp32_precision(False):
+            gpu = model.cuda()(images.cuda())["features"].cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=1e-3, atol=1e-4)

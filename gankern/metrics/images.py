@@ -135,7 +135,12 @@ class DatasetSource(ImageSourceBase):
         return ident
 
     def batches(self, num, batch_size, device):
-        workers = _default_workers(num) if self.num_workers is None else self.num_workers
+        if self.num_workers is not None:
+            workers = self.num_workers
+        elif getattr(self.dataset, "in_memory", False):
+            workers = 0  # nothing to decode: worker processes would only add start-up time
+        else:
+            workers = _default_workers(num)
         subset = torch.utils.data.Subset(self.dataset, range(num))
         loader = torch.utils.data.DataLoader(
             subset, batch_size=batch_size, shuffle=False, num_workers=workers,

@@ -63,7 +63,8 @@ def kernel_inception_distance(
         if feats.shape[0] < subset_size:
             raise ValueError(
                 f"KID needs at least subset_size={subset_size} samples in {name}, got "
-                f"{feats.shape[0]}: use more images or a smaller subset_size"
+                f"{feats.shape[0]}: use more images or a smaller subset_size "
+                f"(kid_subset_size in compute_metrics, --kid-subset-size on the command line)"
             )
     dim = real.shape[1]
     gamma = 1.0 / dim if gamma is None else float(gamma)
