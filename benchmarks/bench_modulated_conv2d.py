@@ -54,7 +54,8 @@ def variants(quick: bool) -> list[Variant]:
     for res, up_in, ch in RESOLUTIONS:
         out.append(Variant("conv", (32, ch, res, res), {"k": 3, "up": 1, "out": ch}))
         if res > 4:
-            out.append(Variant("up2", (32, up_in, res // 2, res // 2), {"k": 3, "up": 2, "out": ch}))
+            up_params = {"k": 3, "up": 2, "out": ch}
+            out.append(Variant("up2", (32, up_in, res // 2, res // 2), up_params))
         if res >= 64:
             out.append(Variant("torgb", (32, ch, res, res), {"k": 1, "up": 1, "out": 3}))
     return out
@@ -87,7 +88,7 @@ def _provider(impl: str, fused_modconv: bool = False):
     def build(config: Config):
         k, up = config.params["k"], config.params["up"]
         torgb = _is_torgb(config)
-        filt = setup_filter([1, 3, 3, 1], device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        filt = setup_filter([1, 3, 3, 1])
 
         def run(x, weight, styles, noise, bias):
             return modulated_conv2d(
@@ -105,8 +106,9 @@ def _provider(impl: str, fused_modconv: bool = False):
 def flops(config: Config, mode: str) -> int:
     n, c, h, w = config.shape
     o, k = config.params["out"], config.params["k"]
-    pixels = h * w if config.params["up"] > 1 else h * w  # up2: input pixels (zeros skipped)
-    forward = 2 * n * o * c * k * k * pixels
+    # The input's pixels: the output's without resampling (same padding), and for up2 the
+    # pixels the transposed convolution really multiplies (the inserted zeros are skipped).
+    forward = 2 * n * o * c * k * k * h * w
     return forward if mode == "forward" else 2 * forward
 
 
@@ -117,7 +119,7 @@ def _layer_target(config: Config, mode: str) -> bool:
 LAYER = register(
     BenchCase(
         op="modulated_conv2d",
-        description="StyleGAN2 synthesis layer: modulated conv + demod + noise + bias + lrelu + clamp",
+        description="StyleGAN2 synthesis layer: modulated conv, demod, noise, bias, lrelu, clamp",
         variants=variants,
         make_inputs=make_inputs,
         providers=[
