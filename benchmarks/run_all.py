@@ -10,6 +10,7 @@ Exit status 1 when a provider failed with an error (skipped providers are not er
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import sys
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from benchmarks.harness import (  # noqa: E402
 )
 from benchmarks.report import op_table, write_markdown  # noqa: E402
 from benchmarks.results import DEFAULT_RESULTS_DIR, append_rows  # noqa: E402
+from benchmarks.timing import QUICK_TIMING, TimingSettings  # noqa: E402
 
 
 def build_parser(ops: Sequence[str]) -> argparse.ArgumentParser:
@@ -52,6 +54,11 @@ def build_parser(ops: Sequence[str]) -> argparse.ArgumentParser:
                         help="shell-style patterns on the case labels, e.g. 'up2' 'conv*'")
     parser.add_argument("--quick", action="store_true",
                         help="tiny shapes and few repetitions (a CPU check of the harness)")
+    parser.add_argument("--rep-ms", type=float, default=None,
+                        help="time to spend on the repetitions of one measurement "
+                        f"(default {TimingSettings().rep_ms:g}, --quick {QUICK_TIMING.rep_ms:g})")
+    parser.add_argument("--warmup-ms", type=float, default=None,
+                        help=f"warm-up per measurement (default {TimingSettings().warmup_ms:g})")
     parser.add_argument("--device", default=None,
                         help="cuda, cuda:1, cpu (default: cuda if available)")
     parser.add_argument("--compile-backend", default="inductor",
@@ -82,9 +89,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --providers: unknown {unknown}; known: {sorted(known)}", file=sys.stderr)
         return 2
 
+    timing = QUICK_TIMING if args.quick else TimingSettings()
+    for name in ("rep_ms", "warmup_ms"):
+        value = getattr(args, name)
+        if value is not None:
+            if value <= 0:
+                print(f"error: --{name.replace('_', '-')} must be > 0, got {value}",
+                      file=sys.stderr)
+                return 2
+            timing = dataclasses.replace(timing, **{name: value})
     options = RunOptions(
         device=device, quick=args.quick, dtypes=args.dtypes, layouts=args.layouts,
-        modes=args.modes, providers=args.providers, cases=args.cases,
+        modes=args.modes, providers=args.providers, cases=args.cases, timing=timing,
         compile_backend=args.compile_backend,
     )
     env = collect_environment(device)

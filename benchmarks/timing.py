@@ -104,25 +104,26 @@ def time_cuda(fn: Callable[[], object], settings: TimingSettings, device: torch.
     with torch.cuda.device(device):
         fn()
         torch.cuda.synchronize()
+        # Estimate from a few calls issued onto an idle queue (so the host never blocks):
+        # the GPU time per call sets the repetition counts, the host time the spin lengths.
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        host_s = 0.0
-        calls = 0
-        wall = time.perf_counter()
+        host = []
         start.record()
-        while calls < 3 or (time.perf_counter() - wall) * 1e3 < settings.warmup_ms:
+        for _ in range(5):
             t0 = time.perf_counter()
             fn()
-            host_s += time.perf_counter() - t0
-            calls += 1
+            host.append((time.perf_counter() - t0) * 1e3)
         end.record()
         torch.cuda.synchronize()
-        per_call_ms = start.elapsed_time(end) / calls
-        host_ms = host_s * 1e3 / calls
+        per_call_ms = start.elapsed_time(end) / len(host)
+        host_ms = float(np.median(host))
+        for _ in range(max(1, math.ceil(settings.warmup_ms / max(per_call_ms, 1e-3)))):
+            fn()
         reps = _rep_count(per_call_ms, settings)
 
         cycles_per_ms = _cycles_per_ms(device)
-        # A batch whose issuing takes about 20 ms of host time, queued behind a spin kernel
-        # that lasts 1.5 times as long (so the host is never what the events measure).
+        # Batches whose issuing takes about 20 ms of host time, each queued behind a spin
+        # kernel lasting 1.5 times as long, so the host is never what the events measure.
         batch = max(1, min(64, int(20.0 / max(host_ms, 1e-3))))
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]

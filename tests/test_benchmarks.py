@@ -8,10 +8,12 @@ error rows, and the markdown table regenerates from the rows alone.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # benchmarks/ is a folder of the checkout, not installed
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks import bench_bias_act, bench_upfirdn2d  # noqa: E402
+from benchmarks import (  # noqa: E402
+    bench_bias_act,
+    bench_upfirdn2d,
+    timing,  # noqa: E402
+)
 from benchmarks.environment import collect_environment, slugify  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     Baselines,
@@ -189,6 +195,53 @@ def test_summarize_percentiles():
     assert (t.p20_ms, t.median_ms, t.p80_ms, t.reps) == pytest.approx((2.8, 5.5, 8.2, 10))
     with pytest.raises(ValueError, match="times_ms"):
         summarize([], host_ms=0.0)
+
+
+class _HostEvent:
+    """Stands in for torch.cuda.Event on the CPU: records the host clock."""
+
+    def __init__(self, enable_timing=False):
+        self.t = None
+
+    def record(self):
+        self.t = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+    def elapsed_time(self, other):
+        return (other.t - self.t) * 1e3
+
+
+def test_cuda_timer_bookkeeping_with_host_events(monkeypatch):
+    """The GPU timer's estimate, warm-up, batching and spin lengths, run on host events.
+
+    This checks the timer's logic, not CUDA itself (that needs the GPU test below).
+    """
+    sleeps = []
+    monkeypatch.setattr(torch.cuda, "Event", _HostEvent)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *args: None)
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "_sleep", lambda cycles: sleeps.append(cycles))
+    monkeypatch.setattr(timing, "_sleep_cycles_per_ms", {})
+    calls = []
+
+    def fn():
+        calls.append(None)
+        time.sleep(0.002)
+
+    settings = timing.TimingSettings(warmup_ms=4.0, rep_ms=30.0, min_reps=3, max_reps=40)
+    result = timing.time_cuda(fn, settings, torch.device("cuda", 0))
+    assert settings.min_reps <= result.reps <= 15  # ~30 ms of 2 ms calls
+    assert 2.0 <= result.p20_ms <= result.median_ms <= result.p80_ms
+    assert result.host_ms >= 2.0
+    # 1 first call + 5 estimating calls + warm-up (at least 1) + the timed repetitions
+    assert len(calls) >= 1 + 5 + 1 + result.reps
+    # Calibration spins twice, then one spin per batch (20 ms of ~2 ms issues per batch).
+    batch = max(1, min(64, int(20.0 / result.host_ms)))
+    assert len(sleeps) == 2 + math.ceil(result.reps / batch)
+    assert all(isinstance(c, int) and c > 0 for c in sleeps)
 
 
 def _tiny_case(providers, modes=("forward",)):
