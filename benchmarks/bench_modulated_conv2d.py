@@ -88,12 +88,14 @@ def _provider(impl: str, fused_modconv: bool = False):
     def build(config: Config):
         k, up = config.params["k"], config.params["up"]
         torgb = _is_torgb(config)
-        filt = setup_filter([1, 3, 3, 1])
+        filters = {}  # device -> the [1, 3, 3, 1] filter, made once (not copied every call)
 
         def run(x, weight, styles, noise, bias):
+            if x.device not in filters:
+                filters[x.device] = setup_filter([1, 3, 3, 1], device=x.device)
             return modulated_conv2d(
                 x, weight, styles, noise=noise, up=up, padding=k // 2,
-                resample_filter=filt.to(x.device), demodulate=not torgb, flip_weight=up == 1,
+                resample_filter=filters[x.device], demodulate=not torgb, flip_weight=up == 1,
                 fused_modconv=fused_modconv, bias=bias, act="linear" if torgb else "lrelu",
                 clamp=256.0, impl=impl,
             )
