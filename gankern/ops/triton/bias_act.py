@@ -146,7 +146,9 @@ def _fast_div(n, magic, shift):
     return (tl.umulhi(n, magic) + n) >> shift
 
 
-@triton.jit
+# Triton turns integer arguments equal to 1 into constants; the division parameters must stay
+# uint32-convertible values (magic is 1 when dividing by 1).
+@triton.jit(do_not_specialize=["stride_magic", "stride_shift", "size_magic", "size_shift"])
 def _bias_act_kernel(
     out_ptr, src_ptr, b_ptr, x_ptr, y_ptr, dy_ptr,
     n, dim_stride, dim_size,
@@ -285,6 +287,10 @@ def bias_act_elementwise(
     stride_magic, stride_shift = fast_div_params(dim_stride) if not index_64 else (0, 0)
     size_magic, size_shift = fast_div_params(dim_size) if not index_64 else (0, 0)
     has_clamp = clamp >= 0
+    load_x = x is not None and mode != MODE_FORWARD
+    load_y = y is not None and mode != MODE_FORWARD
+    # The bias only enters through x + b: the forward, and derivatives read off x (swish).
+    has_bias = b is not None and (mode == MODE_FORWARD or load_x)
     # The clamp as the saved output holds it (rounded to its dtype): a clamped y equals it.
     clamp_stored = float(torch.tensor(clamp, dtype=src.dtype)) if has_clamp else 0.0
     _bias_act_kernel[(triton.cdiv(n, block),)](
@@ -295,9 +301,7 @@ def bias_act_elementwise(
         stride_magic, stride_shift, size_magic, size_shift,
         float(alpha), float(gain), (1.0 / gain) if gain != 0 else 0.0,
         float(clamp), clamp_stored,
-        MODE=mode, ACT=act_id, HAS_BIAS=b is not None,
-        LOAD_X=x is not None and mode != MODE_FORWARD,
-        LOAD_Y=y is not None and mode != MODE_FORWARD,
+        MODE=mode, ACT=act_id, HAS_BIAS=has_bias, LOAD_X=load_x, LOAD_Y=load_y,
         HAS_CLAMP=has_clamp, INDEX_64=index_64, BLOCK=block,
         num_warps=num_warps,
     )  # fmt: skip
