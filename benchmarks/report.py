@@ -152,8 +152,8 @@ def _run_lines(rows: Sequence[dict]) -> list[str]:
         lines.append(
             f"- run `{run_id}`: torch {row['torch_version']}, triton {row['triton_version']}, "
             f"CUDA {row['cuda_version']}, gankern `{row['gankern_commit']}`; copy bandwidth "
-            f"{row['copy_bw_gbps']:.0f} GB/s, {row['matmul_dtype']} matmul "
-            f"{row['matmul_tflops']:.1f} TFLOP/s"
+            f"{row['copy_bw_gbps']:.4g} GB/s, {row['matmul_dtype']} matmul "
+            f"{row['matmul_tflops']:.3g} TFLOP/s"
         )
     return lines
 

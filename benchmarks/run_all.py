@@ -108,8 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"device: {env.device}; torch {env.torch_version}, triton {env.triton_version}, "
           f"CUDA {env.cuda_version}, gankern {env.gankern_commit}", flush=True)
     baselines = measure_baselines(device, args.quick, options.timing)
-    print(f"copy bandwidth {baselines.copy_bw_gbps:.0f} GB/s, {baselines.matmul_dtype} matmul "
-          f"{baselines.matmul_tflops:.2f} TFLOP/s (measured now)", flush=True)
+    print(f"copy bandwidth {baselines.copy_bw_gbps:.4g} GB/s, {baselines.matmul_dtype} matmul "
+          f"{baselines.matmul_tflops:.3g} TFLOP/s (measured now)", flush=True)
 
     def write(rows):
         if rows and not args.no_write:
