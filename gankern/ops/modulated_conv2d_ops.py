@@ -1,8 +1,8 @@
 """The custom ops behind the fused modulated convolution, and their autograd.
 
-Three ``torch.library`` ops, each with a ``backend`` argument (``"triton"`` or ``"cuda"``) so
-one set of registrations (fake kernels for ``torch.compile``, autograd) serves both fast
-backends:
+Three ``torch.library`` ops carry the computation, each with a ``backend`` argument
+(``"triton"`` or ``"cuda"``) so one set of registrations (fake kernels for
+``torch.compile``, autograd) serves both fast backends:
 
 ``gankern::modulated_conv2d_conv(x, w, pre, post, noise, bias, up, stride, ...) -> (y, z)``
     ``z = conv(x * pre, w)`` (zero insertion ``up``, stride, padding; see
@@ -21,6 +21,10 @@ the input gradient is a ``modulated_conv2d_conv`` with the kernel flipped and tr
 and the epilogue's gradients torch reductions. Since every piece has its own autograd,
 gradients of any order work (R1 and path-length regularization need the second).
 Weight gradients honour :func:`gankern.ops.no_weight_gradients`.
+
+Two more ops (``modulated_conv2d_epilogue_grad``, ``modulated_conv2d_modulation_grad``)
+fuse those torch reductions into single Triton passes for first-order backwards, where the
+backward need not be differentiable itself.
 """
 
 import torch
