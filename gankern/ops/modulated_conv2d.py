@@ -305,9 +305,8 @@ def modulated_conv2d(
         fused_modconv: the reference's formulation: True for one grouped convolution over
             per-sample weights, False for the shared weight on style-scaled inputs (both give
             the same result; the fused backends ignore it). Inside
-            :func:`gankern.ops.no_weight_gradients` the reference's grouped formulation loses
-            the styles' gradient through the weights, so StyleGAN2 trains with
-            ``fused_modconv=False``; the fused backends always keep it.
+            :func:`gankern.ops.no_weight_gradients` every backend skips only the gradient of
+            the shared ``weight``'s convolution; the styles' gradient is always kept.
         bias: ``[Cout]`` or None, float32 or x's dtype.
         act, alpha, gain, clamp: as in :func:`gankern.ops.bias_act` (gain None is the
             activation's default gain, e.g. sqrt(2) for lrelu; clamp None for no clamping).
