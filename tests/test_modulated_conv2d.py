@@ -7,7 +7,7 @@ import torch
 from modconv_testutils import explicit_modulated_conv2d, fir_filter, make_inputs
 from testutils import assert_close
 
-from gankern.ops import BackendUnavailableError, modulated_conv2d
+from gankern.ops import BackendUnavailableError, modulated_conv2d, no_weight_gradients
 
 # (k, up, down, flip_weight): the StyleGAN2 layers (3x3, 3x3 up with flip_weight=False,
 # 1x1 ToRGB) and the discriminator's 3x3 / 1x1 downsampling convolutions.
@@ -182,3 +182,15 @@ def test_unavailable_backends_say_why():
         modulated_conv2d(x, w, s, impl="cuda")
     with pytest.raises(BackendUnavailableError, match="float64"):
         modulated_conv2d(x.double(), w.double(), s.double(), impl="triton")
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_ref_keeps_style_gradients_inside_no_weight_gradients(fused):
+    """Path length differentiates w.r.t. the styles inside the context: they must survive."""
+    x, w, s, nz, b = make_inputs(2, 3, 4, 5, 3, dtype=torch.float64)
+    y = _call(x, w, s, nz, b, 3, 1, 1, True, fused_modconv=fused, act="lrelu")
+    want = torch.autograd.grad(y.square().sum(), [x, s], retain_graph=True)
+    with no_weight_gradients():
+        got = torch.autograd.grad(y.square().sum(), [x, s])
+    for a, e in zip(got, want, strict=True):
+        assert_close(a, e)
