@@ -23,8 +23,8 @@ def _extensions():
         sources=sources,
         include_dirs=[os.path.abspath("csrc")],
         extra_compile_args={
-            "cxx": ["-O3", "-std=c++17"],
-            "nvcc": ["-O3", "-std=c++17", "-lineinfo"],
+            "cxx": ["-O3"],
+            "nvcc": ["-O3", "-lineinfo"],
         },
     )
     return [ext], {"build_ext": BuildExtension}

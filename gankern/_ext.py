@@ -67,8 +67,8 @@ def _jit_build():
             name=f"gankern_cuda_{key}",
             sources=[str(s) for s in sources],
             extra_include_paths=[str(CSRC_DIR)],
-            extra_cflags=["-O3", "-std=c++17"],
-            extra_cuda_cflags=["-O3", "-std=c++17", "-lineinfo"],
+            extra_cflags=["-O3"],
+            extra_cuda_cflags=["-O3", "-lineinfo"],
             verbose=os.environ.get("GANKERN_VERBOSE_BUILD", "0") == "1",
             is_python_module=True,
         )

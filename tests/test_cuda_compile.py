@@ -4,11 +4,12 @@ and every binding file passes a C++ syntax check against torch's headers.
 * ``csrc/kernels/*.cu`` (torch-free) are compiled with ``nvcc -c -std=c++17 -O3 -arch=sm_90
   -Xptxas -v``; the ptxas resource report must list at least one function and no spill
   stores or loads in any of them.
-* ``csrc/bindings/*.cpp`` are checked with ``g++ -fsyntax-only -std=c++17`` against torch's
-  include directories, the CUDA toolkit's and Python's. The CPU wheel of torch ships the
-  ``c10/cuda`` headers but not the build-generated ``c10/cuda/impl/cuda_cmake_macros.h``; an
-  empty stand-in is supplied (it only defines a macro about shared-library builds). Torch's
-  headers are included as system headers, so ``-Werror`` applies to our own code only.
+* ``csrc/bindings/*.cpp`` are checked with ``g++ -fsyntax-only -std=c++20`` (torch 2.13 builds
+  extensions as C++20) against torch's include directories, the CUDA toolkit's and Python's.
+  The CPU wheel of torch ships the ``c10/cuda`` headers but not the build-generated
+  ``c10/cuda/impl/cuda_cmake_macros.h``; an empty stand-in is supplied (it only defines a
+  macro about shared-library builds). Torch's headers are included as system headers, so
+  ``-Werror`` applies to our own code only.
 
 Skipped (with the reason) only when nvcc or g++ is not on PATH.
 """
@@ -102,7 +103,7 @@ def test_binding_passes_syntax_check(source: Path, tmp_path: Path):
         stand_in.write_text("#pragma once\n")
     system_includes = [*torch_includes, str(_cuda_include()), sysconfig.get_paths()["include"]]
     cmd = [
-        gxx, "-fsyntax-only", "-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter",
+        gxx, "-fsyntax-only", "-std=c++20", "-Wall", "-Wextra", "-Wno-unused-parameter",
         "-Werror", "-DTORCH_EXTENSION_NAME=gankern_C", "-I", str(REPO / "csrc"),
         "-isystem", str(tmp_path),
     ]  # fmt: skip

@@ -73,6 +73,8 @@ def triton_unavailable_reason(*tensors: torch.Tensor) -> str | None:
     if device.type == "cpu":
         if not triton_interpreter_enabled():
             return "inputs are on the CPU (Triton runs CPU tensors only with TRITON_INTERPRET=1)"
+        if any(t.dtype == torch.bfloat16 for t in tensors):
+            return "the Triton interpreter has no bfloat16 arithmetic (use float32 on the CPU)"
     elif device.type != "cuda":
         return f"inputs are on {device.type}, Triton needs CUDA tensors"
     elif triton_interpreter_enabled():
