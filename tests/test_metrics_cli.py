@@ -100,13 +100,14 @@ def test_metrics_of_a_training_checkpoint(tmp_path, cache_with_extractor, capsys
     save_checkpoint(tmp_path / "snapshot-000000010.safetensors", tensors, meta)
     _write_pngs(tmp_path / "real", digits(40))
     out = tmp_path / "out.json"
-    rc = main(["metrics", "--metrics", "fid,is", "--real", str(tmp_path / "real"),
+    rc = main(["metrics", "--metrics", "fid,is,ppl", "--real", str(tmp_path / "real"),
                "--fake", str(tmp_path), "--num", "24", "--extractor", "digits",
                "--is-splits", "2", "--device", "cpu", "--quiet", "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
     results = json.loads(out.read_text())["results"]
     expected = compute_metrics(
-        "fid,is", real=digits(40), fake=load_generator(tmp_path, impl="ref"), num_fake=24,
+        "fid,is,ppl", real=digits(40), fake=load_generator(tmp_path, impl="ref"), num_fake=24,
         extractor=load_digits_extractor(device="cpu", build=False), is_splits=2,
-        device="cpu", cache=False)
+        device="cpu", cache=False, ppl_options={"num_samples": 24})
+    assert set(expected) == {"fid_digits", "is_digits", "is_digits_std", "ppl_digits"}
     assert results == pytest.approx(dict(expected), rel=1e-9)

@@ -81,13 +81,16 @@ def run(args) -> int:
         kwargs = {}
         if args.truncation_psi is not None:
             kwargs["truncation_psi"] = args.truncation_psi
+        ppl_options = {}
+        if args.ppl_samples or args.num:  # default: the standard 50,000 paths
+            ppl_options["num_samples"] = args.ppl_samples or args.num
         results = compute_metrics(
             args.metrics, real=args.real, fake=fake, num_real=args.num_real, num_fake=args.num,
             extractor=args.extractor, weights=args.weights, pr_extractor=args.pr_extractor,
             pr_weights=args.pr_weights, device=device, batch_size=args.batch, seed=args.seed,
             fid_method=args.fid_method, kid_subsets=args.kid_subsets,
             kid_subset_size=args.kid_subset_size, is_splits=args.is_splits, pr_k=args.pr_k,
-            generator_kwargs=kwargs or None, cache=not args.no_cache,
+            ppl_options=ppl_options, generator_kwargs=kwargs or None, cache=not args.no_cache,
             allow_tf32=args.allow_tf32, progress=not args.quiet,
         )
     except (ValueError, TypeError, WeightsNotFoundError, FileNotFoundError) as exc:
@@ -138,6 +141,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--kid-subset-size", type=_positive_int, default=1000)
     p.add_argument("--is-splits", type=_positive_int, default=10)
     p.add_argument("--pr-k", type=_positive_int, default=3)
+    p.add_argument("--ppl-samples", type=_positive_int, default=None,
+                   help="paths sampled for ppl (default: --num, else 50000)")
     p.add_argument("--truncation-psi", type=float, default=None,
                    help="truncation of the checkpoint's generator (default: none)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write cached stats")
