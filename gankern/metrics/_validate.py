@@ -8,8 +8,11 @@ import numpy as np
 import torch
 
 
-def as_feature_matrix(name: str, features, dim: int | None = None) -> torch.Tensor:
-    """``features`` as a finite float64 CPU tensor of shape ``[num, dim]``."""
+def as_feature_matrix(
+    name: str, features, dim: int | None = None, dtype: torch.dtype | None = torch.float64
+) -> torch.Tensor:
+    """``features`` as a finite CPU tensor of shape ``[num, dim]`` in ``dtype`` (None: keep
+    the floating point dtype, to spare memory with large sets)."""
     if isinstance(features, torch.Tensor):
         t = features.detach().to("cpu")
     elif isinstance(features, np.ndarray):
@@ -29,7 +32,8 @@ def as_feature_matrix(name: str, features, dim: int | None = None) -> torch.Tens
             f"{name} must have {dim} feature columns to match the other set, got "
             f"{t.shape[1]} (features from different extractors?)"
         )
-    t = t.to(torch.float64)
+    if dtype is not None:
+        t = t.to(dtype)
     if not torch.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or Inf")
     return t

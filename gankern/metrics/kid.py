@@ -54,8 +54,9 @@ def kernel_inception_distance(
     Returns:
         ``(mean, std)`` of MMD^2 over the subsets (std with ddof=0).
     """
-    real = as_feature_matrix("real_features", real_features)
-    fake = as_feature_matrix("fake_features", fake_features, dim=real.shape[1])
+    # Subsets are converted to float64 one at a time: the full sets keep their dtype.
+    real = as_feature_matrix("real_features", real_features, dtype=None)
+    fake = as_feature_matrix("fake_features", fake_features, dim=real.shape[1], dtype=None)
     num_subsets = check_positive_int("num_subsets", num_subsets)
     subset_size = check_positive_int("subset_size", subset_size, minimum=2)
     degree = check_positive_int("degree", degree)
@@ -75,6 +76,7 @@ def kernel_inception_distance(
     for s in range(num_subsets):
         x = real[torch.from_numpy(rng.choice(real.shape[0], m, replace=False)).to(device)]
         y = fake[torch.from_numpy(rng.choice(fake.shape[0], m, replace=False)).to(device)]
+        x, y = x.to(torch.float64), y.to(torch.float64)
         kxx = _polynomial_kernel(x, x, gamma, coef0, degree)
         kyy = _polynomial_kernel(y, y, gamma, coef0, degree)
         kxy = _polynomial_kernel(x, y, gamma, coef0, degree)

@@ -63,8 +63,8 @@ def precision_recall(
     Returns:
         ``(precision, recall)``, each in [0, 1].
     """
-    real = as_feature_matrix("real_features", real_features)
-    fake = as_feature_matrix("fake_features", fake_features, dim=real.shape[1])
+    real = as_feature_matrix("real_features", real_features, dtype=None)
+    fake = as_feature_matrix("fake_features", fake_features, dim=real.shape[1], dtype=None)
     k = check_positive_int("k", k)
     row_batch = check_positive_int("row_batch", row_batch)
     for name, feats in (("real_features", real), ("fake_features", fake)):
