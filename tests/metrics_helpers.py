@@ -58,6 +58,7 @@ class ToyGenerator(torch.nn.Module):
         self.calls: list[dict] = []
 
     def mapping(self, z, c):
+        assert not self.training, "metrics must sample in eval mode"
         return z[:, None, :].repeat(1, self.num_ws, 1)
 
     def synthesis(self, ws, **kwargs):
@@ -67,6 +68,7 @@ class ToyGenerator(torch.nn.Module):
         return x.view(-1, *self.shape)
 
     def forward(self, z, c, **kwargs):
+        assert not self.training, "metrics must sample in eval mode"
         if self.c_dim:
             assert c.shape == (z.shape[0], self.c_dim)
             assert torch.all(c.sum(1) == 1) and set(c.unique().tolist()) <= {0.0, 1.0}

@@ -115,7 +115,9 @@ def test_generator_and_sampler_sources():
     model = small_digits_extractor()
     G = ToyGenerator(z_dim=16, c_dim=3, resolution=32)
     common = dict(real=digits(200), extractor=model, device="cpu", num_fake=48, batch_size=20)
+    G.train()
     a = compute_metrics("fid", fake=G, **common)
+    assert G.training  # sampled in eval mode, then restored
     b = compute_metrics("fid", fake=G, **common)
     c = compute_metrics("fid", fake=G, seed=1, **common)
     assert a["fid_digits"] == b["fid_digits"] != c["fid_digits"]

@@ -18,6 +18,7 @@ same metric.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import numbers
 import os
@@ -53,6 +54,19 @@ def quantize_images(
         raise ValueError("generated images contain NaN or Inf")
     x = (x - lo) * (255 / (hi - lo)) + 0.5
     return x.clamp(0, 255).to(torch.uint8)
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module):
+    """Put ``module`` in eval mode (a training-mode mapping network would update its
+    moving average of w while sampling), then restore each submodule's mode."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 class ImageSourceBase:
@@ -179,7 +193,8 @@ class GeneratorSource(ImageSourceBase):
             # The generator's own randomness (StyleGAN's noise inputs) comes from the global
             # RNG: seed it per batch, in a forked state, so that the images are reproducible.
             devices = [g_device] if g_device.type == "cuda" else []
-            with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            with torch.no_grad(), torch.random.fork_rng(devices=devices), \
+                    eval_mode(self.generator):
                 torch.manual_seed(self.seed * 1_000_003 + start)
                 images = self.generator(z, c.to(g_device), **self.kwargs)
             yield _check_generated(quantize_images(images), n).to(device)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankern.metrics._validate import check_positive_int
+from gankern.metrics.images import eval_mode
 
 PPL_EPSILON = 1e-4
 PPL_NUM_SAMPLES = 50_000
@@ -142,7 +143,7 @@ def perceptual_path_length(
 
     gen = torch.Generator().manual_seed(seed)
     values = []
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(generator):
         for start in range(0, num_samples, batch_size):
             n = min(batch_size, num_samples - start)
             t = torch.rand(n, generator=gen) if sampling == "full" else torch.zeros(n)
