@@ -179,7 +179,9 @@ def train_digits_extractor(
     images, labels, digest = _digits_data()
     start = time.perf_counter()
     with _deterministic_cpu():
-        torch.manual_seed(recipe.seed)
+        # Seed only the CPU generator (module initialization draws from it); fork_rng
+        # restores it afterwards, and CUDA generators are left alone.
+        torch.default_generator.manual_seed(recipe.seed)
         gen = torch.Generator().manual_seed(recipe.seed)
         order = torch.randperm(len(images), generator=gen)
         num_val = int(round(len(images) * recipe.validation_fraction))

@@ -195,7 +195,11 @@ class GeneratorSource(ImageSourceBase):
             devices = [g_device] if g_device.type == "cuda" else []
             with torch.no_grad(), torch.random.fork_rng(devices=devices), \
                     eval_mode(self.generator):
-                torch.manual_seed(self.seed * 1_000_003 + start)
+                batch_seed = self.seed * 1_000_003 + start
+                torch.default_generator.manual_seed(batch_seed)
+                if g_device.type == "cuda":
+                    with torch.cuda.device(g_device):
+                        torch.cuda.manual_seed(batch_seed)
                 images = self.generator(z, c.to(g_device), **self.kwargs)
             yield _check_generated(quantize_images(images), n).to(device)
 
