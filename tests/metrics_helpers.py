@@ -26,7 +26,7 @@ def small_digits_extractor():
 
     model = DigitsFeatureNet()
     model.load_state_dict(_small_state())
-    model.identity = "digits-small-test"
+    model.identity = f"digits-small-test-{SMALL_RECIPE.key('test')}"
     return model.requires_grad_(False).eval()
 
 

@@ -24,6 +24,12 @@ from gankern.metrics import (
 from gankern.metrics.weights import WeightsNotFoundError
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    # Never read or write the user's cache (~/.cache/gankern) from a test.
+    monkeypatch.setenv("GANKERN_CACHE", str(tmp_path / "gankern-cache"))
+
+
 def test_quantize_images_follows_stylegan_convention():
     x = torch.cat([torch.linspace(-1.2, 1.2, 1001), torch.tensor([-1.0, 0.0, 1.0, 0.5 / 127.5])])
     x = x.view(1, 1, 1, -1)

@@ -21,6 +21,12 @@ from gankern.metrics.digits_extractor import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    # Never read or write the user's cache (~/.cache/gankern) from a test.
+    monkeypatch.setenv("GANKERN_CACHE", str(tmp_path / "gankern-cache"))
+
+
 def test_training_is_reproducible():
     recipe = DigitsRecipe(steps=8)
     first, info1 = train_digits_extractor(recipe)

@@ -14,6 +14,12 @@ from gankern.metrics import LPIPS, VGG16Features, compute_metrics, perceptual_pa
 from gankern.metrics.ppl import filtered_mean, slerp
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    # Never read or write the user's cache (~/.cache/gankern) from a test.
+    monkeypatch.setenv("GANKERN_CACHE", str(tmp_path / "gankern-cache"))
+
+
 def _mean_squared_difference(a, b):
     return (a - b).pow(2).flatten(1).mean(1)
 
