@@ -117,6 +117,21 @@ def test_folder_zip_and_array_inputs_and_the_stats_cache(tmp_path, monkeypatch):
     assert changed["fid_digits"] != pytest.approx(first["fid_digits"], rel=1e-6)
 
 
+
+def test_subsets_of_a_folder_and_of_an_array_agree(tmp_path):
+    model = small_digits_extractor()
+    images = digits(60)
+    _write_pngs(tmp_path / "real", images)
+    common = dict(fake=digits(40, start=60), extractor=model, device="cpu", cache=False)
+    for seed in (0, 5):
+        from_folder = compute_metrics("fid", real=str(tmp_path / "real"), num_real=45,
+                                      seed=seed, **common)
+        from_array = compute_metrics("fid", real=images, num_real=45, seed=seed, **common)
+        assert from_folder.info["num_real"] == 45
+        assert from_folder["fid_digits"] == pytest.approx(from_array["fid_digits"], rel=1e-9)
+    whole = compute_metrics("fid", real=images, **common)["fid_digits"]
+    assert from_array["fid_digits"] != pytest.approx(whole, rel=1e-6)  # a subset was taken
+
 def test_generator_and_sampler_sources():
     model = small_digits_extractor()
     G = ToyGenerator(z_dim=16, c_dim=3, resolution=32)

@@ -97,8 +97,10 @@ def compute_metrics(
         fake: the generated images: a folder or .zip, a uint8 array, a generator module
             (StyleGAN2-ADA interface: ``z_dim``, ``c_dim``, ``G(z, c)``; see
             :mod:`gankern.metrics.images`) or a sampler callable ``f(batch) -> images``.
-        num_real: real images to use (None: all; fewer: a random subset drawn with ``seed``).
-        num_fake: generated images (None: all of a folder/array, 50,000 from a generator).
+        num_real: real images to use (None: all; fewer: a random subset drawn with ``seed``,
+            the same subset for a folder, a zip or an array holding the same images).
+        num_fake: generated images (None: all of a folder/array, 50,000 from a generator;
+            fewer than a folder/array holds: a random subset, as for ``num_real``).
         extractor: ``"inception"`` (standard FID/KID/IS; needs the weights file),
             ``"digits"`` (the built-in digits classifier; labels get ``_digits``), or a
             :class:`FeatureExtractor`.
@@ -164,7 +166,7 @@ def compute_metrics(
                 pr_extractor = "vgg16" if extractor == "inception" else main_ex
             pr_ex = get_extractor(pr_extractor, weights=pr_weights, device=device)
             info["pr_extractor"] = pr_ex.identity
-        sources = {"fake": open_image_source(fake, name="fake", seed=seed,
+        sources = {"fake": open_image_source(fake, name="fake", num=num_fake, seed=seed,
                                              generator_kwargs=generator_kwargs)}
         nums = {"fake": _image_count("num_fake", num_fake, sources["fake"])}
         if needs_real:

@@ -83,13 +83,25 @@ class ImageSourceBase:
         raise NotImplementedError
 
 
+def random_subset(num_total: int, num: int | None, seed: int) -> np.ndarray | None:
+    """Sorted indices of ``num`` of ``num_total`` items (None: all), drawn as
+    :class:`gankern.data.ImageDataset` draws its ``max_size`` subsets, so that an array and
+    a folder holding the same images select the same ones."""
+    if num is None or num >= num_total:
+        return None
+    return np.sort(np.random.RandomState(seed % 2**32).permutation(num_total)[:num])
+
+
 class ArraySource(ImageSourceBase):
-    def __init__(self, images):
+    def __init__(self, images, *, num: int | None = None, seed: int = 0):
         if isinstance(images, np.ndarray):
             images = torch.from_numpy(np.ascontiguousarray(images))
-        self.images = check_uint8_images("images", images)
-        self.num_available = images.shape[0]
-        self.description = f"array of {images.shape[0]} images {tuple(images.shape[1:])}"
+        check_uint8_images("images", images)
+        subset = random_subset(images.shape[0], num, seed)
+        self.images = images if subset is None else images[torch.from_numpy(subset)]
+        self.num_available = self.images.shape[0]
+        self.description = (f"array of {self.num_available} images "
+                            f"{tuple(self.images.shape[1:])}")
 
     def identity(self) -> dict | None:
         # Hash the content of in-memory arrays up to 256 MiB (the built-in digits are 1.8 MB).
@@ -235,7 +247,7 @@ def open_image_source(
     Args:
         source: a path or ``"builtin:NAME"``, a uint8 array, a generator module, a sampler.
         name: the argument's name, for error messages (``"real"``, ``"fake"``).
-        num: for datasets, the size of the random subset to open (None: all images).
+        num: for datasets and arrays, the size of the random subset to take (None: all).
         seed: subset selection (datasets) or latent sampling (generators).
         generator_kwargs: extra keyword arguments of the generator's forward.
         num_workers: DataLoader workers for datasets (None: automatic).
@@ -246,7 +258,7 @@ def open_image_source(
         return DatasetSource(source, num=num, seed=seed, num_workers=num_workers)
     if isinstance(source, (np.ndarray, torch.Tensor)):
         try:
-            return ArraySource(source)
+            return ArraySource(source, num=num, seed=seed)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{name}: {exc}") from exc
     if isinstance(source, nn.Module):
