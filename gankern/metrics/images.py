@@ -204,7 +204,10 @@ class GeneratorSource(ImageSourceBase):
                 c[torch.arange(n), torch.randint(0, self.c_dim, (n,), generator=gen)] = 1
             # The generator's own randomness (StyleGAN's noise inputs) comes from the global
             # RNG: seed it per batch, in a forked state, so that the images are reproducible.
-            devices = [g_device] if g_device.type == "cuda" else []
+            devices = []
+            if g_device.type == "cuda":  # fork_rng takes device indices
+                devices = [g_device.index if g_device.index is not None
+                           else torch.cuda.current_device()]
             with torch.no_grad(), torch.random.fork_rng(devices=devices), \
                     eval_mode(self.generator):
                 batch_seed = self.seed * 1_000_003 + start
