@@ -23,9 +23,13 @@ if str(REPO_ROOT) not in sys.path:  # benchmarks/ is a folder of the checkout, n
 from trainutils import one_thread, tiny_options  # noqa: E402
 
 from benchmarks.bench_training import (  # noqa: E402
+    DEFAULT_CONFIGS,
     MeasureSettings,
+    bench_options,
+    build_parser,
     main,
     measure_run,
+    row_params,
 )
 from benchmarks.environment import collect_environment, slugify  # noqa: E402
 from benchmarks.results import ROW_KEYS  # noqa: E402
@@ -33,7 +37,7 @@ from benchmarks.training_run import build_training_run  # noqa: E402
 from benchmarks.training_table import training_table  # noqa: E402
 from gankern.data import infinite_loader, open_dataset  # noqa: E402
 from gankern.train.loop import training_loop  # noqa: E402
-from gankern.train.networks import load_generator  # noqa: E402
+from gankern.train.networks import load_generator, resolve_config  # noqa: E402
 from gankern.train.options import TrainingOptions  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -241,3 +245,28 @@ def test_bad_images_and_ada_p():
     with pytest.raises(ValueError, match=r"images must have shape \(2, 3, 8, 8\), got \(2, 3, 16"):
         run.step(torch.zeros(2, 3, 16, 16))
     assert run.step_index == 0 and run.nimg == 0
+
+
+@pytest.mark.parametrize(
+    "resolution, cfg, batch, batch_gpu",
+    [(64, "auto", 32, 32), (256, "auto", 16, 16), (1024, "stylegan2", 32, 4)],
+)
+def test_default_configurations_are_the_issues(resolution, cfg, batch, batch_gpu):
+    """What a GPU run measures by default (issue 4): the auto config at 64 and 256 px
+    (channel base 16384, mapping depth 2, batch 16 at 256 px) and config-f at 1024 px with
+    its published batch of 32 (4 per GPU pass); fp16 in the 4 highest resolutions with
+    conv clamping at 256, as configured."""
+    cuda = torch.device("cuda")  # only resolved, nothing is allocated
+    assert DEFAULT_CONFIGS[resolution] == cfg
+    args = build_parser().parse_args([])
+    args.device_obj, args.quick = cuda, False
+    opts = bench_options(args, cfg, "auto")
+    params = row_params(opts, resolution, cuda, None)
+    assert (params["cfg"], params["batch"], params["batch_gpu"]) == (cfg, batch, batch_gpu)
+    assert (params["precision"], params["aug"], params["tf32"]) == ("fp16", "noaug", False)
+    assert (params["r1_interval"], params["pl_interval"]) == (16, 4)
+    config = resolve_config(opts, resolution, 3, 0, 1, cuda)
+    for net in (config.G, config.D):
+        assert (net.num_fp16_res, net.conv_clamp) == (4, 256)
+        assert net.channel_base == (32768 if cfg == "stylegan2" else 16384)
+    assert config.G.mapping_layers == (8 if cfg == "stylegan2" else 2)
