@@ -107,7 +107,11 @@ def images_per_sec(row: dict) -> float | None:
 
 
 def _fmt(value: float | None, spec: str) -> str:
-    return "" if value is None else format(value, spec)
+    """``value`` with ``spec`` (significant digits), never in exponent notation."""
+    if value is None:
+        return ""
+    text = format(value, spec)
+    return f"{value:.0f}" if "e" in text else text
 
 
 def _group_label(row: dict) -> list[str]:
