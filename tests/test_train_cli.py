@@ -31,7 +31,7 @@ def assert_images_match(a, b):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A run of the tiny configuration (16 px digits, 2 steps) made by the command line."""
+    """A run of the default configuration (16 px digits, 2 steps) made by the command line."""
     outdir = tmp_path_factory.mktemp("cli_runs")
     with one_thread():
         assert main(TRAIN_ARGS + ["--outdir", str(outdir)]) == 0
@@ -40,11 +40,12 @@ def run_dir(tmp_path_factory):
 
 
 def test_train_command_writes_a_run(run_dir, capsys):
-    assert run_dir.name == "00000-digits-tiny-batch8"
+    assert run_dir.name == "00000-digits-digits-batch8"
     assert [p.name for p in list_snapshots(run_dir)] == [
         "snapshot-000000000.safetensors", "snapshot-000000016.safetensors"]
     _, meta = load_checkpoint(list_snapshots(run_dir)[-1])
-    assert meta["options"]["cfg"] == "tiny" and meta["settings"]["batch"] == 8
+    assert meta["options"]["cfg"] is None and meta["networks"]["cfg"] == "digits"
+    assert meta["settings"]["batch"] == 8 and meta["networks"]["G"]["channel_max"] == 64
     options = json.loads((run_dir / "training_options.json").read_text())
     assert options["options"]["resolution"] == 16
 

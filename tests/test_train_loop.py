@@ -52,7 +52,8 @@ def test_every_option_trains(tmp_path):
                      "snapshot-000000064.safetensors"]
     for nimg in (0, 32, 64):
         with Image.open(run_dir / f"samples-{nimg:09d}.png") as im:
-            assert im.mode == "L" and im.size == (16 * 16, 16 * 16)  # 16x16 cells of 16 px
+            # 16x16 cells of 16 px, 2 px apart
+            assert im.mode == "L" and im.size == (16 * 16 + 15 * 2, 16 * 16 + 15 * 2)
     assert "plot.png" in names and "training_options.json" in names
     assert any(n.startswith("events.out.tfevents") for n in names)
 

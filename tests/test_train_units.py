@@ -262,6 +262,10 @@ def test_tile_images_layout():
         r, c = divmod(i, 2)
         np.testing.assert_array_equal(grid[r * 2 : r * 2 + 2, c * 3 : c * 3 + 3, 0], images[i, 0])
     assert not grid[4:, 3:].any()  # the missing sixth cell is black
+    padded = tile_images(images, cols=2, pad=1, pad_value=7)
+    assert padded.shape == (3 * 2 + 2, 2 * 3 + 1, 1)
+    np.testing.assert_array_equal(padded[3:5, 4:7, 0], images[3, 0])  # row 1, col 1
+    assert (padded[2, :, 0] == 7).all() and (padded[:, 3, 0] == 7).all()
 
 
 def test_plot_training_curves(tmp_path):

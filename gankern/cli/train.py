@@ -1,7 +1,8 @@
 """``gankern train``: train a StyleGAN2 (by default a small one on the built-in digits).
 
-With no arguments it trains the ``tiny`` configuration on scikit-learn's handwritten digits
-on whatever device is present. ``--gpus N`` starts N processes (one per GPU; on a machine
+With no arguments it trains the ``digits`` configuration (a small StyleGAN2) on
+scikit-learn's handwritten digits on whatever device is present: recognizable digits in
+30 kimg. ``--gpus N`` starts N processes (one per GPU; on a machine
 without GPUs, N CPU processes with gloo); under ``torchrun`` the processes come from
 torchrun. ``--resume`` continues a run from its newest snapshot (or a given checkpoint),
 with the options saved in the checkpoint unless given again on the command line.
@@ -84,7 +85,9 @@ def add_parser(subparsers) -> None:
                    help="skip (and count) unreadable images instead of stopping")
     g.add_argument("--workers", type=_int_at_least(0), help="data loading processes")
     g = p.add_argument_group("networks and numerics")
-    g.add_argument("--cfg", help="network configuration (default tiny; see gankern.models)")
+    g.add_argument("--cfg", help="network configuration: digits (the default on the built-in "
+                                 "digits), tiny, small, auto (the default otherwise), cifar, "
+                                 "paper256, paper512, paper1024, stylegan2")
     g.add_argument("--impl", choices=("auto", "cuda", "triton", "ref"), help="op backend")
     g.add_argument("--precision", choices=PRECISIONS,
                    help="fp32, fp16 (the config's fp16 layers), bf16, or auto (default)")

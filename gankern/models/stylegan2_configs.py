@@ -24,7 +24,8 @@ and 29,012,513 discriminator parameters). ``cifar`` disables path-length regular
 style mixing and uses the ``orig`` discriminator.
 
 The small configurations are gankern's own, for CPUs: ``tiny`` (32x32 grayscale, the
-built-in digits) and ``small`` (64x64 RGB).
+built-in digits), ``small`` (64x64 RGB) and ``digits`` (the default of ``gankern train`` on
+the built-in digits: a narrower ``tiny`` tuned to draw digits within minutes on two cores).
 """
 
 from __future__ import annotations
@@ -330,6 +331,28 @@ def small(resolution=64, img_channels=3, c_dim=0, gpus=1) -> StyleGAN2Config:
     return StyleGAN2Config("small", G, D, train, description=small.__doc__)
 
 
+def digits(resolution=32, img_channels=1, c_dim=0, gpus=1) -> StyleGAN2Config:
+    """``gankern train``'s default on the built-in digits: 32x32 grayscale, 2 CPU cores.
+
+    64 feature maps at 4 and 8 px, 32 at 16 px, 16 at 32 px (about a fifth of ``tiny``'s
+    cost per image); 64-d latents, mapping depth 2; full precision; no path-length
+    regularization. 30 kimg (about 940 steps of 32 images) gives recognizable digits.
+    """
+    G = GeneratorConfig(
+        img_resolution=resolution, img_channels=img_channels, c_dim=c_dim, z_dim=64, w_dim=64,
+        mapping_layers=2, channel_base=512, channel_max=64, num_fp16_res=0,
+    )  # fmt: skip
+    D = DiscriminatorConfig(
+        img_resolution=resolution, img_channels=img_channels, c_dim=c_dim,
+        channel_base=512, channel_max=64, num_fp16_res=0, mbstd_group_size=4,
+    )  # fmt: skip
+    train = TrainingHyperparams(
+        batch=32, ref_gpus=1, lrate=0.0025, gamma=0.01, ema_kimg=1.0, ema_rampup=0.05,
+        total_kimg=30, pl_weight=0.0,
+    )  # fmt: skip
+    return StyleGAN2Config("digits", G, D, train, description=digits.__doc__)
+
+
 ConfigFactory = Callable[..., StyleGAN2Config]
 
 # name -> factory(resolution, img_channels, c_dim, gpus); register more with register_config.
@@ -342,6 +365,7 @@ CONFIGS: dict[str, ConfigFactory] = {
     "cifar": cifar,
     "tiny": tiny,
     "small": small,
+    "digits": digits,
 }
 
 

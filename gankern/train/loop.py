@@ -158,7 +158,7 @@ def training_loop(
     elapsed_before = counters["elapsed_sec"]
 
     # --- Run directory, logs, snapshots ---------------------------------------------------
-    run_dir = prepare_run_dir(opts, dataset, settings, ctx, resume_path)
+    run_dir = prepare_run_dir(opts, dataset, settings, ctx, resume_path, config.name)
     logger = RunLogger(run_dir, enabled=ctx.is_main, tensorboard=opts.tensorboard,
                        print_fn=print_fn)
     logger.truncate_after(counters["nimg"])

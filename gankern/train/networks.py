@@ -25,6 +25,13 @@ from gankern.train.options import TrainingOptions
 from gankern.train.state_codec import decode_state
 
 
+def config_name(opts: TrainingOptions) -> str:
+    """``opts.cfg``, or its default: ``digits`` on the built-in digits, else ``auto``."""
+    if opts.cfg is not None:
+        return opts.cfg
+    return "digits" if opts.data == "builtin:digits" else "auto"
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``"auto"`` -> fp16 on CUDA, fp32 elsewhere; other values unchanged."""
     if precision == "auto":
@@ -56,8 +63,8 @@ def resolve_config(
     bfloat16 (also on CPUs). ``opts.extra`` may hold ``{"G": {...}, "D": {...}}`` field
     overrides of the generator and discriminator configurations.
     """
-    cfg = get_config(opts.cfg, resolution=resolution, img_channels=img_channels, c_dim=c_dim,
-                     gpus=world_size)
+    cfg = get_config(config_name(opts), resolution=resolution, img_channels=img_channels,
+                     c_dim=c_dim, gpus=world_size)
     extra = dict(opts.extra)
     unknown = sorted(set(extra) - {"G", "D"})
     if unknown:

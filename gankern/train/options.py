@@ -41,9 +41,10 @@ class TrainingOptions:
     """Data loading worker processes (None: 0 for in-memory data, else a few)."""
 
     # --- Networks -----------------------------------------------------------------------
-    cfg: str = "tiny"
-    """Named network configuration (``gankern.models`` registry): architecture, widths and
-    the recommended hyperparameters used for the None fields below."""
+    cfg: str | None = None
+    """Named network configuration (``gankern.models.stylegan2_configs``): architecture,
+    widths and the recommended hyperparameters used for the None fields below (None:
+    ``digits`` on the built-in digits, StyleGAN2-ADA's ``auto`` otherwise)."""
     impl: str = "auto"
     """Backend of the fused ops: auto, cuda, triton or ref."""
     precision: str = "auto"
@@ -200,7 +201,7 @@ def check_options(o: TrainingOptions) -> None:
     _check_int("max_images", o.max_images, 1, allow_none=True)
     _check_choice("on_bad_file", o.on_bad_file, ON_BAD_FILE)
     _check_int("num_workers", o.num_workers, 0, allow_none=True)
-    if not isinstance(o.cfg, str):
+    if o.cfg is not None and not isinstance(o.cfg, str):
         raise TypeError(f"cfg must be a configuration name, got {o.cfg!r}")
     _check_choice("impl", o.impl, ("auto", "cuda", "triton", "ref"))
     _check_choice("precision", o.precision, PRECISIONS)

@@ -49,7 +49,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "data"
 
 
-def prepare_run_dir(opts, dataset, settings, ctx: DistributedContext, resume_path) -> Path:
+def prepare_run_dir(opts, dataset, settings, ctx: DistributedContext, resume_path,
+                    cfg_name: str) -> Path:
     """The run directory: ``opts.run_dir``, the resumed checkpoint's, or a new numbered one."""
     if opts.run_dir is not None:
         run_dir = Path(opts.run_dir)
@@ -64,7 +65,7 @@ def prepare_run_dir(opts, dataset, settings, ctx: DistributedContext, resume_pat
                 if m and entry.is_dir():
                     ids.append(int(m.group(1)))
         run_id = max(ids, default=-1) + 1
-        desc = f"{_slug(dataset.name)}-{_slug(opts.cfg)}-batch{settings.batch}"
+        desc = f"{_slug(dataset.name)}-{_slug(cfg_name)}-batch{settings.batch}"
         if ctx.world_size > 1:
             desc += f"-procs{ctx.world_size}"
         run_dir = outdir / f"{run_id:05d}-{desc}"
@@ -141,7 +142,9 @@ class SnapshotWriter:
         z, c = grid_inputs(G_ema, cols, rows, self.opts.seed + GRID_SEED_OFFSET, self.labels)
         # Large batches: the shared-weight formulation is much cheaper than grouped convs.
         images = generate(G_ema, z, c, noise_mode="const", fused_modconv=False)
-        save_image_grid(images, self.run_dir / f"samples-{nimg:09d}.png", cols)
+        # A thin gray line between cells keeps neighbouring samples apart.
+        save_image_grid(images, self.run_dir / f"samples-{nimg:09d}.png", cols, pad=2,
+                        pad_value=96)
 
     def _metrics(self, G_ema, record: dict) -> None:
         from gankern.train.snapshot_metrics import compute_snapshot_metrics

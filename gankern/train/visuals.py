@@ -21,10 +21,11 @@ def to_uint8(images: torch.Tensor, drange=(-1.0, 1.0)) -> np.ndarray:
     return x.round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-def tile_images(images: np.ndarray, cols: int) -> np.ndarray:
+def tile_images(images: np.ndarray, cols: int, pad: int = 0, pad_value: int = 0) -> np.ndarray:
     """Arrange uint8 [N, C, H, W] into one [rows * H, cols * W, C] array, row by row.
 
-    Missing cells of the last row stay black.
+    ``pad`` pixels of ``pad_value`` separate the cells (none around the border); missing
+    cells of the last row stay black.
     """
     if images.ndim != 4:
         raise ValueError(f"images must be [N, C, H, W], got shape {images.shape}")
@@ -32,10 +33,13 @@ def tile_images(images: np.ndarray, cols: int) -> np.ndarray:
     if cols < 1:
         raise ValueError(f"cols must be >= 1, got {cols}")
     rows = math.ceil(n / cols)
-    canvas = np.zeros((rows * h, cols * w, c), dtype=np.uint8)
-    for i in range(n):
-        r, k = divmod(i, cols)
-        canvas[r * h : (r + 1) * h, k * w : (k + 1) * w] = images[i].transpose(1, 2, 0)
+    canvas = np.full((rows * h + (rows - 1) * pad, cols * w + (cols - 1) * pad, c), pad_value,
+                     dtype=np.uint8)
+    for r in range(rows):
+        for k in range(cols):
+            i = r * cols + k
+            y, x = r * (h + pad), k * (w + pad)
+            canvas[y : y + h, x : x + w] = images[i].transpose(1, 2, 0) if i < n else 0
     return canvas
 
 
@@ -57,9 +61,10 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 
 def save_image_grid(images: torch.Tensor, path: str | os.PathLike, cols: int,
-                    drange=(-1.0, 1.0)) -> None:
+                    drange=(-1.0, 1.0), pad: int = 0, pad_value: int = 0) -> None:
     """Save float images [N, C, H, W] as one PNG grid with ``cols`` columns (atomically)."""
-    atomic_write_bytes(path, encode_png(tile_images(to_uint8(images, drange), cols)))
+    pixels = tile_images(to_uint8(images, drange), cols, pad=pad, pad_value=pad_value)
+    atomic_write_bytes(path, encode_png(pixels))
 
 
 def grid_shape(resolution: int, max_pixels: int = 1024, max_cells: int = 16) -> tuple[int, int]:
