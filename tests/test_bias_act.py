@@ -420,3 +420,57 @@ def test_gpu_backends_odd_sizes_misaligned_views_and_large_tensors(impl):
         b = torch.randn(x.shape[dim], device="cuda", dtype=x.dtype)
         for act in ("swish", "selu"):
             check_against_reference(impl, x, b, dim=dim, act=act, clamp=2.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Several GPUs: Triton launches on the current device, so the ops must make the inputs'
+# device current (a device-1 tensor launched on device 0 is an illegal memory access).
+
+requires_two_gpus = pytest.mark.skipif(
+    torch.cuda.device_count() < 2, reason="needs two CUDA GPUs"
+)
+
+
+def test_on_device_of_makes_the_inputs_device_current(monkeypatch):
+    from types import SimpleNamespace
+
+    from gankern.ops._device import on_device_of
+
+    entered = []
+
+    class RecordingDevice:  # stands in for torch.cuda.device: records the switch
+        def __init__(self, device):
+            self.device = device
+
+        def __enter__(self):
+            entered.append(self.device)
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "device", RecordingDevice)
+    with on_device_of(SimpleNamespace(device=torch.device("cuda", 1))):
+        pass
+    assert entered == [torch.device("cuda", 1)]
+    for t in (SimpleNamespace(device=torch.device("cuda", 0)), torch.zeros(1)):
+        with on_device_of(t):  # already current, or not a CUDA tensor: nothing to switch
+            pass
+    assert entered == [torch.device("cuda", 1)]
+
+
+@requires_cuda
+@requires_two_gpus
+@pytest.mark.parametrize("impl", ["triton", "cuda"])
+def test_gpu_backends_run_on_the_inputs_device_not_the_current_one(impl):
+    x = torch.randn(4, 8, 5, 7, device="cuda:1", requires_grad=True)
+    b = torch.randn(8, device="cuda:1", requires_grad=True)
+    with torch.cuda.device(0):
+        y = bias_act(x, b, act="swish", clamp=2.0, impl=impl)
+        dx, db = torch.autograd.grad(y.square().sum(), [x, b])
+    xr, br = x.detach().cpu().requires_grad_(True), b.detach().cpu().requires_grad_(True)
+    yr = bias_act(xr, br, act="swish", clamp=2.0, impl="ref")
+    dxr, dbr = torch.autograd.grad(yr.square().sum(), [xr, br])
+    assert y.device == torch.device("cuda", 1)
+    for got, want in ((y, yr), (dx, dxr), (db, dbr)):
+        assert_close(got.cpu(), want)

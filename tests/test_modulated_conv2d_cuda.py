@@ -221,3 +221,30 @@ def test_gpu_second_order_matches_ref(impl):
         results.append(torch.autograd.grad(gx.square().sum(), [w, s]))
     for got, want in zip(*results, strict=True):
         assert_close(got, want)
+
+
+@requires_cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+@pytest.mark.parametrize("impl", ["cuda", "triton"])
+@pytest.mark.parametrize("k,up", [(3, 1), (3, 2)])
+def test_gpu_backends_run_on_the_inputs_device_not_the_current_one(impl, k, up):
+    """Triton launches on the current device: the ops must make the inputs' device current."""
+    inputs = [
+        None if t is None else t.detach().to("cuda:1").requires_grad_()
+        for t in make_inputs(2, 8, 16, 8, k, up)
+    ]
+    kw = dict(up=up, padding=k // 2, resample_filter=fir_filter(), flip_weight=up == 1,
+              act="lrelu", clamp=256.0)
+    x, w, s, nz, b = inputs
+    with torch.cuda.device(0):
+        y = modulated_conv2d(x, w, s, noise=nz, bias=b, impl=impl,
+                             **{**kw, "resample_filter": fir_filter().to("cuda:1")})
+        grads = torch.autograd.grad(y.square().sum(), inputs)
+    ref_inputs = [t.detach().cpu().requires_grad_() for t in inputs]
+    xr, wr, sr, nr, br = ref_inputs
+    y_ref = modulated_conv2d(xr, wr, sr, noise=nr, bias=br, impl="ref", **kw)
+    grads_ref = torch.autograd.grad(y_ref.square().sum(), ref_inputs)
+    assert y.device == torch.device("cuda", 1)
+    assert_close(y.cpu(), y_ref)
+    for got, want in zip(grads, grads_ref, strict=True):
+        assert_close(got.cpu(), want)

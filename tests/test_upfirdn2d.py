@@ -450,3 +450,21 @@ def test_gpu_auto_and_helpers_match_the_reference():
     assert_close(upsample2d(x, f), upsample2d(x, f, impl="ref"))
     assert_close(downsample2d(x, f), downsample2d(x, f, impl="ref"))
     assert_close(filter2d(x, f), filter2d(x, f, impl="ref"))
+
+
+@requires_cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+def test_gpu_backends_run_on_the_inputs_device_not_the_current_one(backend):
+    """Triton launches on the current device: the op must make the input's device current."""
+    x = torch.randn(2, 8, 9, 11, device="cuda:1", requires_grad=True)
+    f = setup_filter([1, 3, 3, 1], device="cuda:1")
+    with torch.cuda.device(0):
+        y = upfirdn2d(x, f, up=2, padding=[2, 1, 2, 1], impl=backend)
+        (dx,) = torch.autograd.grad(y.square().sum(), [x])
+    xr = x.detach().cpu().requires_grad_(True)
+    yr = upfirdn2d(xr, f.cpu(), up=2, padding=[2, 1, 2, 1], impl="ref")
+    (dxr,) = torch.autograd.grad(yr.square().sum(), [xr])
+    assert y.device == torch.device("cuda", 1)
+    assert_close(y.cpu(), yr)
+    assert_close(dx.cpu(), dxr)

@@ -36,6 +36,7 @@ import torch
 
 from gankern.ops._activations import ACTIVATIONS, ActivationSpec
 from gankern.ops._backend import BackendUnavailableError
+from gankern.ops._device import on_device_of
 from gankern.ops._layout import dense, like
 
 BACKENDS = ("triton", "cuda")
@@ -67,7 +68,8 @@ def _elementwise(backend, src, b, x, y, dy, mode, dim, act, alpha, gain, clamp):
     if backend == "triton":
         from gankern.ops.triton.bias_act import bias_act_elementwise
 
-        return bias_act_elementwise(src, b, x, y, dy, mode, dim, act_id, alpha, gain, clamp)
+        with on_device_of(src):
+            return bias_act_elementwise(src, b, x, y, dy, mode, dim, act_id, alpha, gain, clamp)
     if backend == "cuda":
         from gankern._ext import cuda_extension_status
 

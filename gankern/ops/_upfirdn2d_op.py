@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from gankern.ops._device import on_device_of
+
 BACKENDS = ("triton", "cuda")
 
 
@@ -101,7 +103,10 @@ def upfirdn2d_op(
     if backend == "triton":
         from gankern.ops.triton.upfirdn2d import upfirdn2d_triton
 
-        upfirdn2d_triton(x, f, y, up_x, up_y, down_x, down_y, pad_x0, pad_y0, flip_filter, gain)
+        with on_device_of(x):
+            upfirdn2d_triton(
+                x, f, y, up_x, up_y, down_x, down_y, pad_x0, pad_y0, flip_filter, gain
+            )
     else:
         from gankern._ext import cuda_extension_status
 

@@ -29,6 +29,7 @@ backward need not be differentiable itself.
 
 import torch
 
+from gankern.ops._device import on_device_of
 from gankern.ops.bias_act import ACTIVATIONS
 from gankern.ops.conv2d import weight_gradients_disabled
 
@@ -84,11 +85,11 @@ def modulated_conv2d_conv(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Modulated convolution with the fused epilogue; ``clamp < 0`` means no clamping."""
     conv, _, _ = _impl(backend)
-    y, z = conv(
-        x, w, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w,
-        ACTIVATIONS[act].cuda_idx, alpha, gain, clamp, save_z,
-    )
-    return y, z
+    with on_device_of(x):
+        return conv(
+            x, w, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w,
+            ACTIVATIONS[act].cuda_idx, alpha, gain, clamp, save_z,
+        )
 
 
 @modulated_conv2d_conv.register_fake
@@ -114,7 +115,8 @@ def modulated_conv2d_epilogue(
 ) -> torch.Tensor:
     """``clamp(act(z * post + noise + bias) * gain)``, in ``z``'s dtype and memory format."""
     _, _, epilogue = _impl(backend)
-    return epilogue(z, post, noise, bias, ACTIVATIONS[act].cuda_idx, alpha, gain, clamp)
+    with on_device_of(z):
+        return epilogue(z, post, noise, bias, ACTIVATIONS[act].cuda_idx, alpha, gain, clamp)
 
 
 @modulated_conv2d_epilogue.register_fake
@@ -137,7 +139,8 @@ def modulated_conv2d_wgrad(
 ) -> torch.Tensor:
     """Weight gradient ``[O, C, kh, kw]`` (float32) of the convolution, given ``g = dL/dz``."""
     _, wgrad, _ = _impl(backend)
-    return wgrad(g, x, pre, up, stride, pad_y, pad_x, kh, kw)
+    with on_device_of(x):
+        return wgrad(g, x, pre, up, stride, pad_y, pad_x, kh, kw)
 
 
 @modulated_conv2d_wgrad.register_fake
@@ -270,10 +273,11 @@ def modulated_conv2d_epilogue_grad(
     """
     from gankern.ops.triton.modulated_conv2d_grad import epilogue_grad_triton
 
-    gz, dpost, dnoise, dbias = epilogue_grad_triton(
-        dy, z, post, noise, bias, ACTIVATIONS[act].cuda_idx, alpha, gain, clamp,
-        (True, need_post, need_noise, need_bias),
-    )
+    with on_device_of(z):
+        gz, dpost, dnoise, dbias = epilogue_grad_triton(
+            dy, z, post, noise, bias, ACTIVATIONS[act].cuda_idx, alpha, gain, clamp,
+            (True, need_post, need_noise, need_bias),
+        )
     def or_empty(t):  # each output its own tensor: outputs may not alias
         return z.new_empty(0, dtype=torch.float32) if t is None else t
 
@@ -300,7 +304,8 @@ def modulated_conv2d_modulation_grad(
     not asked for."""
     from gankern.ops.triton.modulated_conv2d_grad import modulation_grad_triton
 
-    dx, dpre = modulation_grad_triton(dxs, x, pre, need_x, need_pre)
+    with on_device_of(x):
+        dx, dpre = modulation_grad_triton(dxs, x, pre, need_x, need_pre)
     dx = x.new_empty(0) if dx is None else dx
     return dx, (x.new_empty(0, dtype=torch.float32) if dpre is None else dpre)
 
