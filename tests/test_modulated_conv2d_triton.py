@@ -150,6 +150,20 @@ def test_bfloat16_refused_by_the_interpreter():
         modulated_conv2d(x.bfloat16(), w, s, padding=1, impl="triton")
 
 
+def test_images_beyond_32_bit_indexing_are_refused():
+    """The kernels index within a sample with 32 bits: 2**31 elements per sample are refused
+    (an expanded view: the check reads shapes, nothing that large is allocated)."""
+    w = torch.randn(4, 512, 3, 3)
+    s = torch.randn(1, 512)
+    big = torch.randn(1, 1, 1, 1).expand(1, 512, 2048, 2048)  # 2**31 elements
+    with pytest.raises(BackendUnavailableError, match="index with 32 bits"):
+        modulated_conv2d(big, w, s, padding=1, impl="triton")
+    many = torch.randn(1, 1, 1, 1).expand(2**17, 512, 64, 64)  # upsampled: > 2**31 pixels
+    with pytest.raises(BackendUnavailableError, match="index with 32 bits"):
+        modulated_conv2d(many, w, s.expand(2**17, 512), up=2, padding=1,
+                         resample_filter=fir_filter(), flip_weight=False, impl="triton")
+
+
 def test_no_weight_gradients_skips_only_the_weight():
     inputs = make_inputs(2, 3, 4, 5, 3)
     x, w, s, nz, b = inputs

@@ -48,3 +48,10 @@ def like(t: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
     if same_layout(t, layout):
         return t
     return torch.empty_like(layout, dtype=t.dtype).copy_(t)
+
+
+def span(t: torch.Tensor, start_dim: int = 0) -> int:
+    """Elements from the first to the last of ``t`` (of one ``t[i, ...]`` with ``start_dim=1``),
+    by its strides, plus one: what a kernel's offsets into ``t`` must be able to address."""
+    shape, strides = t.shape[start_dim:], t.stride()[start_dim:]
+    return 1 + sum((size - 1) * abs(step) for size, step in zip(shape, strides, strict=True))

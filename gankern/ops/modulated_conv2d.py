@@ -20,6 +20,7 @@ import torch
 
 from gankern.ops._backend import cuda_unavailable_reason, select_impl, triton_unavailable_reason
 from gankern.ops._checks import check_int, check_number, check_same_device, check_tensor
+from gankern.ops._layout import span
 from gankern.ops.bias_act import ACTIVATIONS, BiasActArgs, bias_act_ref
 from gankern.ops.conv2d_resample import conv2d_resample
 from gankern.ops.upfirdn2d import _filter_size, _parse_padding
@@ -217,14 +218,6 @@ def modulated_conv2d_ref(x, weight, styles, noise, bias, f, args: ModConvArgs) -
     return bias_act_ref(y, None if bias is None else bias.to(x.dtype), ba)
 
 
-def _fused_unavailable(reason_fn):
-    def check(x, weight, styles, noise, bias, f, args):
-        tensors = [t for t in (x, weight, styles, noise, bias, f) if t is not None]
-        return reason_fn(*tensors)
-
-    return check
-
-
 def _fused_run(backend: str):
     def run(x, weight, styles, noise, bias, f, args):
         from gankern.ops.modulated_conv2d_fused import modulated_conv2d_fused
@@ -234,16 +227,37 @@ def _fused_run(backend: str):
     return run
 
 
-def _triton_unavailable(*tensors):
-    reason = triton_unavailable_reason(*tensors)
-    if reason is None and tensors[0].device.type == "cpu":
-        if any(t.dtype == torch.bfloat16 for t in tensors):
-            reason = "the Triton interpreter has no bfloat16 arithmetic (use a GPU or float32)"
-    return reason
+def _present(*tensors) -> list[torch.Tensor]:
+    return [t for t in tensors if t is not None]
 
 
-def _cuda_unavailable(*tensors):
-    reason = cuda_unavailable_reason(*tensors)
+def _triton_index_reason(x, weight, args: ModConvArgs) -> str | None:
+    """Why the Triton kernels' 32-bit indices cannot address this call (None if they can).
+
+    The kernels index within one sample (channels, rows, columns) and over the batch's
+    pixels (the GEMM rows) with 32-bit integers. Both are bounded here by the largest image
+    the fused path walks: the input, the output, or the upsampled image before the filter.
+    """
+    n, c, h, w = x.shape
+    rows = h * args.up + abs(args.rpads[2]) + abs(args.rpads[3])
+    cols = w * args.up + abs(args.rpads[0]) + abs(args.rpads[1])
+    per_sample = max(max(c, weight.shape[0]) * rows * cols, span(x, start_dim=1))
+    if per_sample >= 2**31 or n * rows * cols >= 2**31:
+        return (
+            "the Triton kernels index with 32 bits, and this call's images reach 2**31 "
+            f"elements per sample or pixels per batch (x of shape {tuple(x.shape)}, "
+            f"{weight.shape[0]} output channels, up={args.up})"
+        )
+    return None
+
+
+def _triton_reason(x, weight, styles, noise, bias, f, args: ModConvArgs) -> str | None:
+    tensors = _present(x, weight, styles, noise, bias, f)
+    return triton_unavailable_reason(*tensors) or _triton_index_reason(x, weight, args)
+
+
+def _cuda_reason(x, weight, styles, noise, bias, f, args: ModConvArgs) -> str | None:
+    reason = cuda_unavailable_reason(*_present(x, weight, styles, noise, bias, f))
     if reason is None:
         from gankern.ops.modulated_conv2d_cuda import cuda_op_unavailable_reason
 
@@ -253,8 +267,8 @@ def _cuda_unavailable(*tensors):
 
 # name -> (unavailable_reason(x, weight, styles, noise, bias, f, args), run(same)).
 FAST_BACKENDS: dict = {
-    "cuda": (_fused_unavailable(_cuda_unavailable), _fused_run("cuda")),
-    "triton": (_fused_unavailable(_triton_unavailable), _fused_run("triton")),
+    "cuda": (_cuda_reason, _fused_run("cuda")),
+    "triton": (_triton_reason, _fused_run("triton")),
 }
 
 
