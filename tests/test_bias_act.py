@@ -348,6 +348,25 @@ def test_bad_or_unavailable_impl_raises(monkeypatch):
         bias_act(x)
 
 
+def test_auto_fallback_warns_once_and_points_at_the_caller(monkeypatch):
+    from gankern.ops import _backend
+
+    monkeypatch.setattr(_backend, "_warned", set())
+    registry = {
+        "cuda": (lambda *inputs: "no extension", None),
+        "triton": (lambda *inputs: f"not for {inputs[0]}", None),
+    }
+    cuda = torch.device("cuda")  # a device object only: select_impl reads its type
+    with pytest.warns(RuntimeWarning) as record:
+        for _ in range(3):
+            assert _backend.select_impl("op", "auto", registry, ("x",), cuda) == "ref"
+    assert len(record) == 1
+    assert str(record[0].message) == (
+        "gankern.ops.op: impl='auto' fell back to 'ref' (cuda: no extension; triton: not for x)"
+    )
+    assert record[0].filename == __file__
+
+
 def test_auto_keeps_cpu_inputs_on_the_reference_silently():
     x = torch.randn(2, 3, dtype=torch.float64)
     with warnings.catch_warnings():

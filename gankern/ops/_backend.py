@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import torch
 
@@ -28,8 +30,13 @@ IMPLS = ("auto", "cuda", "triton", "ref")
 BACKENDS = ("cuda", "triton", "ref")
 FAST_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
-# A check returns None when the backend can run the call, else the reason it cannot.
-Check = Callable[[], "str | None"]
+# Each op's registry of fast backends (``FAST_BACKENDS`` in its module) maps a backend name
+# to ``(reason, run)``: ``reason(*inputs)`` is None when the backend can run the call, else
+# why it cannot; ``run(*inputs)`` runs it. ``inputs`` are the op's validated arguments, the
+# same tuple for both, so that choosing a backend builds nothing per call.
+FastBackends = Mapping[str, tuple[Callable[..., "str | None"], Callable[..., torch.Tensor]]]
+
+_OPS_DIR = str(Path(__file__).resolve().parent)
 
 
 class BackendUnavailableError(RuntimeError):
@@ -96,6 +103,16 @@ def cuda_unavailable_reason(*tensors: torch.Tensor) -> str | None:
 _warned: set[tuple[str, str]] = set()
 
 
+def _user_stacklevel() -> int:
+    """``warnings.warn``'s stacklevel (seen from its caller) of the first frame outside
+    gankern.ops: the warning points at the code that called the op, however deep inside the
+    ops it was raised (helpers, ops that call other ops)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_OPS_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _warn_fallback(op: str, chosen: str, reasons: Mapping[str, str]) -> None:
     text = "; ".join(f"{name}: {why}" for name, why in reasons.items())
     key = (op, text)
@@ -105,18 +122,21 @@ def _warn_fallback(op: str, chosen: str, reasons: Mapping[str, str]) -> None:
     warnings.warn(
         f"gankern.ops.{op}: impl='auto' fell back to '{chosen}' ({text})",
         RuntimeWarning,
-        stacklevel=4,
+        stacklevel=_user_stacklevel(),
     )
 
 
-def select_impl(op: str, impl: str, checks: Mapping[str, Check], device: torch.device) -> str:
+def select_impl(
+    op: str, impl: str, fast_backends: FastBackends, inputs: tuple, device: torch.device
+) -> str:
     """Resolve ``impl`` into a backend name for one call of ``op``.
 
     Args:
         op: the op's name, for messages.
         impl: ``"auto"``, ``"cuda"``, ``"triton"`` or ``"ref"``.
-        checks: for ``"cuda"`` and ``"triton"``, a function returning why the backend cannot
-            run this call (None when it can). Backends missing here are not offered.
+        fast_backends: the op's registry (see :data:`FastBackends`); backends missing there
+            are not offered.
+        inputs: the arguments its ``reason`` functions take.
         device: the device of the inputs (to decide whether a fallback deserves a warning).
     """
     if not isinstance(impl, str) or impl not in IMPLS:
@@ -130,10 +150,10 @@ def select_impl(op: str, impl: str, checks: Mapping[str, Check], device: torch.d
     if impl == "ref":
         return "ref"
     if impl != "auto":
-        check = checks.get(impl)
-        if check is None:
+        backend = fast_backends.get(impl)
+        if backend is None:
             raise BackendUnavailableError(f"gankern.ops.{op} has no '{impl}' backend")
-        reason = check()
+        reason = backend[0](*inputs)
         if reason is not None:
             raise BackendUnavailableError(f"gankern.ops.{op}: impl='{impl}' unavailable: {reason}")
         return impl
@@ -143,10 +163,10 @@ def select_impl(op: str, impl: str, checks: Mapping[str, Check], device: torch.d
         return "ref"
     reasons: dict[str, str] = {}
     for name in ("cuda", "triton"):
-        check = checks.get(name)
-        if check is None:
+        backend = fast_backends.get(name)
+        if backend is None:
             continue
-        reason = check()
+        reason = backend[0](*inputs)
         if reason is None:
             if reasons:
                 _warn_fallback(op, name, reasons)

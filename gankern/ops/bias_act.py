@@ -7,7 +7,7 @@ swapping the import is enough.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -25,8 +25,7 @@ from gankern.ops._checks import (
 __all__ = ["ACTIVATIONS", "ActivationSpec", "BiasActArgs", "bias_act", "bias_act_ref"]
 
 
-@dataclass(frozen=True)
-class BiasActArgs:
+class BiasActArgs(NamedTuple):
     """Validated, defaulted arguments of one ``bias_act`` call (clamp < 0 means none)."""
 
     dim: int
@@ -88,14 +87,16 @@ def _args_reason(args: BiasActArgs) -> str | None:
     return None
 
 
-def _triton_reason(*tensors_and_args) -> str | None:
-    *tensors, args = tensors_and_args
-    return triton_unavailable_reason(*tensors) or _args_reason(args)
+def _tensors(x: torch.Tensor, b: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    return (x,) if b is None else (x, b)
 
 
-def _cuda_reason(*tensors_and_args) -> str | None:
-    *tensors, args = tensors_and_args
-    return _args_reason(args) or cuda_unavailable_reason(*tensors)
+def _triton_reason(x, b, args: BiasActArgs) -> str | None:
+    return triton_unavailable_reason(*_tensors(x, b)) or _args_reason(args)
+
+
+def _cuda_reason(x, b, args: BiasActArgs) -> str | None:
+    return _args_reason(args) or cuda_unavailable_reason(*_tensors(x, b))
 
 
 def _run_fast(backend: str):
@@ -107,8 +108,9 @@ def _run_fast(backend: str):
     return run
 
 
-# The fast backends: name -> (unavailable_reason(*tensors, args), run(x, b, args)). Both run
-# the custom ops of gankern.ops._bias_act_op, which pick the Triton or the CUDA kernel.
+# The fast backends: name -> (reason(x, b, args), run(x, b, args)), see
+# gankern.ops._backend.FastBackends. Both run the custom ops of gankern.ops._bias_act_op,
+# which pick the Triton or the CUDA kernel.
 FAST_BACKENDS: dict = {
     "cuda": (_cuda_reason, _run_fast("cuda")),
     "triton": (_triton_reason, _run_fast("triton")),
@@ -150,12 +152,7 @@ def bias_act(
     negative ``alpha`` (``"auto"`` then uses the reference).
     """
     args = _check_args(x, b, dim, act, alpha, gain, clamp)
-    tensors = (x,) if b is None else (x, b)
-    checks = {
-        name: (lambda check=check: check(*tensors, args))
-        for name, (check, _) in FAST_BACKENDS.items()
-    }
-    backend = select_impl("bias_act", impl, checks, x.device)
+    backend = select_impl("bias_act", impl, FAST_BACKENDS, (x, b, args), x.device)
     if backend == "ref":
         return bias_act_ref(x, b, args)
     return FAST_BACKENDS[backend][1](x, b, args)

@@ -14,7 +14,7 @@ Backends: ``ref`` (plain PyTorch, in StyleGAN2's two formulations, selected by
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -26,8 +26,7 @@ from gankern.ops.conv2d_resample import conv2d_resample
 from gankern.ops.upfirdn2d import _filter_size, _parse_padding
 
 
-@dataclass(frozen=True)
-class ModConvArgs:
+class ModConvArgs(NamedTuple):
     """Validated, defaulted arguments of one ``modulated_conv2d`` call.
 
     ``pads`` is the padding ``[x0, x1, y0, y1]`` as given; ``rpads`` adds the padding that
@@ -265,7 +264,8 @@ def _cuda_reason(x, weight, styles, noise, bias, f, args: ModConvArgs) -> str | 
     return reason
 
 
-# name -> (unavailable_reason(x, weight, styles, noise, bias, f, args), run(same)).
+# The fast backends: name -> (reason(*inputs), run(*inputs)) with inputs
+# (x, weight, styles, noise, bias, f, args), see gankern.ops._backend.FastBackends.
 FAST_BACKENDS: dict = {
     "cuda": (_cuda_reason, _fused_run("cuda")),
     "triton": (_triton_reason, _fused_run("triton")),
@@ -340,10 +340,7 @@ def modulated_conv2d(
     )
     weight, styles = prenormalize(x, weight, styles, args.demodulate)
     inputs = (x, weight, styles, noise, bias, resample_filter, args)
-    checks = {
-        name: (lambda check=check: check(*inputs)) for name, (check, _) in FAST_BACKENDS.items()
-    }
-    backend = select_impl("modulated_conv2d", impl, checks, x.device)
+    backend = select_impl("modulated_conv2d", impl, FAST_BACKENDS, inputs, x.device)
     if backend == "ref":
         return modulated_conv2d_ref(*inputs)
     return FAST_BACKENDS[backend][1](*inputs)

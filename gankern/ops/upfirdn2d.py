@@ -14,7 +14,7 @@ A 1-D filter is separable (applied along x, then y); a 2-D filter is applied as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -68,8 +68,7 @@ def _filter_size(f: torch.Tensor | None) -> tuple[int, int]:
     return f.shape[-1], f.shape[-2]
 
 
-@dataclass(frozen=True)
-class Upfirdn2dArgs:
+class Upfirdn2dArgs(NamedTuple):
     """Validated arguments of one ``upfirdn2d`` call."""
 
     upx: int
@@ -178,8 +177,9 @@ def _run_fast(backend: str):
     return run
 
 
-# The fast backends: name -> (unavailable_reason(x, f, args), run(x, f, args)). Both run the
-# gankern::upfirdn2d custom op (see gankern/ops/_upfirdn2d_op.py).
+# The fast backends: name -> (reason(x, f, args), run(x, f, args)), see
+# gankern.ops._backend.FastBackends. Both run the gankern::upfirdn2d custom op (see
+# gankern/ops/_upfirdn2d_op.py).
 FAST_BACKENDS: dict = {
     "cuda": (_cuda_reason, _run_fast("cuda")),
     "triton": (_triton_reason, _run_fast("triton")),
@@ -199,10 +199,7 @@ def _choose_backend(impl, device, x_dtype, f_dtype, f_requires_grad: bool) -> st
     f = None
     if f_dtype is not None:
         f = torch.empty(0, dtype=f_dtype, device=device, requires_grad=f_requires_grad)
-    checks = {
-        name: (lambda check=check: check(x, f, None)) for name, (check, _) in FAST_BACKENDS.items()
-    }
-    return select_impl("upfirdn2d", impl, checks, device)
+    return select_impl("upfirdn2d", impl, FAST_BACKENDS, (x, f, None), device)
 
 
 def upfirdn2d(
