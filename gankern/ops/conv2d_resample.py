@@ -22,17 +22,9 @@ import numbers
 
 import torch
 
-from gankern.ops._checks import check_same_device, check_same_dtype, check_tensor
+from gankern.ops._checks import check_int, check_same_device, check_same_dtype, check_tensor
 from gankern.ops.conv2d import conv2d, conv_transpose2d
 from gankern.ops.upfirdn2d import _filter_size, _parse_padding, upfirdn2d
-
-
-def _check_factor(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
 
 
 def _check_args(x, w, f, up, down, padding, groups, flip_weight, flip_filter):
@@ -43,8 +35,8 @@ def _check_args(x, w, f, up, down, padding, groups, flip_weight, flip_filter):
     if f is not None:
         check_tensor("f", f, ndim=(1, 2))
         check_same_device("f", f, "x", x)
-    up = _check_factor("up", up)
-    down = _check_factor("down", down)
+    up = check_int("up", up, min_value=1)
+    down = check_int("down", down, min_value=1)
     if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
         raise ValueError(f"groups must be a positive int, got {groups!r}")
     groups = int(groups)
@@ -63,15 +55,46 @@ def _check_args(x, w, f, up, down, padding, groups, flip_weight, flip_filter):
     return up, down, _parse_padding(padding), groups
 
 
-def _output_size(size: int, k: int, ft: int, pad: int, up: int, down: int) -> int:
-    """Output length along one axis (pad: both sides' total, resampling included)."""
-    size = size * up + pad
+def resampling_padding(pads, up: int, down: int, fw: int, fh: int) -> tuple[int, int, int, int]:
+    """Add to ``pads`` ``[x0, x1, y0, y1]`` the padding that centres a ``fh x fw`` filter for
+    the up- and downsampling (StyleGAN2-ADA's ``conv2d_resample`` convention)."""
+    px0, px1, py0, py1 = pads
+    if up > 1:
+        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
+        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
+    if down > 1:
+        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
+        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
+    return px0, px1, py0, py1
+
+
+def _output_length(size: int, k: int, ft: int, pad_total: int, up: int, down: int) -> int:
+    """Output length along one axis: upsample, pad, filter (if up), convolve, filter + down."""
+    size = size * up + pad_total - (k - 1)
     if up > 1:
         size -= ft - 1
-    size -= k - 1
     if down > 1:
         size = (size - ft) // down + 1 if size >= ft else 0
     return size
+
+
+def resampled_geometry(x, kh, kw, f, up, down, pads, padding):
+    """``(rpads, out_h, out_w)`` of a convolution with resampling, as this module computes it.
+
+    ``rpads`` is ``pads`` plus :func:`resampling_padding`; ``padding`` is the argument as the
+    caller gave it, for the message of the ``ValueError`` raised when no output is left.
+    """
+    fw, fh = _filter_size(f)
+    rpads = resampling_padding(pads, up, down, fw, fh)
+    out_h = _output_length(x.shape[2], kh, fh, rpads[2] + rpads[3], up, down)
+    out_w = _output_length(x.shape[3], kw, fw, rpads[0] + rpads[1], up, down)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"up={up}, down={down}, padding={padding!r}, a {kh}x{kw} kernel and a {fh}x{fw} "
+            f"filter leave no output for a {x.shape[2]}x{x.shape[3]} input "
+            f"(output would be {out_h}x{out_w})"
+        )
+    return rpads, out_h, out_w
 
 
 def _conv(x, w, *, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
@@ -127,28 +150,12 @@ def conv2d_resample(
     Gradients of any order are supported; the convolutions honour
     :func:`gankern.ops.no_weight_gradients`.
     """
-    up, down, (px0, px1, py0, py1), groups = _check_args(
+    up, down, pads, groups = _check_args(
         x, w, f, up, down, padding, groups, flip_weight, flip_filter
     )
-    out_ch, in_per_group, kh, kw = w.shape
-    fw, fh = _filter_size(f)
-
-    # Padding that centres the filter for the up- and downsampling.
-    if up > 1:
-        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
-        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
-    if down > 1:
-        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
-        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
-    out_h = _output_size(x.shape[2], kh, fh, py0 + py1, up, down)
-    out_w = _output_size(x.shape[3], kw, fw, px0 + px1, up, down)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"up={up}, down={down}, padding={padding!r}, a {kh}x{kw} kernel and a {fh}x{fw} "
-            f"filter leave no output for a {x.shape[2]}x{x.shape[3]} input "
-            f"(output would be {out_h}x{out_w})"
-        )
-    pads = [px0, px1, py0, py1]
+    kh, kw = w.shape[2], w.shape[3]
+    pads, _, _ = resampled_geometry(x, kh, kw, f, up, down, pads, padding)
+    px0, px1, py0, py1 = pads = list(pads)
     conv = dict(groups=groups, flip_weight=flip_weight)
     pointwise = kh == 1 and kw == 1
 

@@ -22,8 +22,8 @@ from gankern.ops._backend import cuda_unavailable_reason, select_impl, triton_un
 from gankern.ops._checks import check_int, check_number, check_same_device, check_tensor
 from gankern.ops._layout import span
 from gankern.ops.bias_act import ACTIVATIONS, BiasActArgs, bias_act_ref
-from gankern.ops.conv2d_resample import conv2d_resample
-from gankern.ops.upfirdn2d import _filter_size, _parse_padding
+from gankern.ops.conv2d_resample import conv2d_resample, resampled_geometry
+from gankern.ops.upfirdn2d import _parse_padding
 
 
 class ModConvArgs(NamedTuple):
@@ -46,28 +46,6 @@ class ModConvArgs(NamedTuple):
     alpha: float
     gain: float
     clamp: float
-
-
-def resampling_padding(pads, up: int, down: int, fw: int, fh: int) -> tuple[int, int, int, int]:
-    """Add to ``pads`` the padding that centres a ``fh x fw`` filter for up/downsampling."""
-    px0, px1, py0, py1 = pads
-    if up > 1:
-        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
-        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
-    if down > 1:
-        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
-        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
-    return px0, px1, py0, py1
-
-
-def _output_length(size: int, k: int, ft: int, pad_total: int, up: int, down: int) -> int:
-    """Output length along one axis: upsample, pad, filter (if up), convolve, filter + down."""
-    size = size * up + pad_total - (k - 1)
-    if up > 1:
-        size -= ft - 1
-    if down > 1:
-        size = (size - ft) // down + 1 if size >= ft else 0
-    return size
 
 
 def _check_companion(name: str, t, x: torch.Tensor, ndim: int) -> None:
@@ -112,16 +90,7 @@ def _check_args(
     clamp = check_number("clamp", clamp, min_value=0.0, allow_none=True)
 
     pads = _parse_padding(padding)
-    fw, fh = _filter_size(resample_filter)
-    rpads = resampling_padding(pads, up, down, fw, fh)
-    out_h = _output_length(x.shape[2], kh, fh, rpads[2] + rpads[3], up, down)
-    out_w = _output_length(x.shape[3], kw, fw, rpads[0] + rpads[1], up, down)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"up={up}, down={down}, padding={padding!r}, a {kh}x{kw} kernel and a {fh}x{fw} "
-            f"filter leave no output for a {x.shape[2]}x{x.shape[3]} input "
-            f"(output would be {out_h}x{out_w})"
-        )
+    rpads, out_h, out_w = resampled_geometry(x, kh, kw, resample_filter, up, down, pads, padding)
     out_shape = (n, out_ch, out_h, out_w)
     if noise is not None:
         check_tensor("noise", noise, ndim=(0, 1, 2, 3, 4))
