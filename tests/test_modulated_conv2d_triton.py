@@ -90,6 +90,16 @@ def test_channels_last(k, up, down):
         assert y.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_strided_channels_last_view_keeps_channels_last():
+    """A cropped channels_last tensor is a strided view of neither format: the output still
+    follows its channel-fastest order (as upfirdn2d's does), read in place."""
+    x, w, s, _, b = make_inputs(2, 3, 4, 7, 3, noise=None)
+    view = x.detach().to(memory_format=torch.channels_last)[:, :, 1:, 1:].requires_grad_(True)
+    assert not view.is_contiguous() and not view.is_contiguous(memory_format=torch.channels_last)
+    y = _compare([view, w, s, None, b], 3, 1, 1, act="lrelu")
+    assert y.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_flip_weight_both_ways():
     inputs = make_inputs(2, 3, 4, 5, 3)
     for flip in (True, False):

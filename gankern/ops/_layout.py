@@ -50,6 +50,20 @@ def like(t: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(layout, dtype=t.dtype).copy_(t)
 
 
+def output_memory_format(x: torch.Tensor) -> torch.memory_format:
+    """The memory format of the 4-D outputs made from ``x``: channels_last in, channels_last out.
+
+    A strided view (neither format) follows the order of its channel and column strides.
+    Shared by every op with image outputs (upfirdn2d, modulated_conv2d), whose fake kernels
+    call it too, so that compiled graphs predict the layouts the kernels produce.
+    """
+    if x.is_contiguous():
+        return torch.contiguous_format
+    if x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.channels_last if x.stride(1) < x.stride(3) else torch.contiguous_format
+
+
 def span(t: torch.Tensor, start_dim: int = 0) -> int:
     """Elements from the first to the last of ``t`` (of one ``t[i, ...]`` with ``start_dim=1``),
     by its strides, plus one: what a kernel's offsets into ``t`` must be able to address."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from gankern.ops._device import on_device_of
+from gankern.ops._layout import output_memory_format
 
 BACKENDS = ("triton", "cuda")
 
@@ -55,16 +56,6 @@ def backward_padding(
     py0 = fh - pad_y0 - 1
     py1 = in_h * up_y - out_h * down_y + pad_y0 - up_y + 1
     return px0, px1, py0, py1
-
-
-def output_memory_format(x: torch.Tensor) -> torch.memory_format:
-    """The output keeps the input's layout: channels_last in, channels_last out."""
-    if x.is_contiguous():
-        return torch.contiguous_format
-    if x.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    # A strided view: follow the order of its channel and column strides.
-    return torch.channels_last if x.stride(1) < x.stride(3) else torch.contiguous_format
 
 
 def _empty_output(x, f, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0, pad_y1):

@@ -30,6 +30,7 @@ backward need not be differentiable itself.
 import torch
 
 from gankern.ops._device import on_device_of
+from gankern.ops._layout import output_memory_format
 from gankern.ops.bias_act import ACTIVATIONS
 from gankern.ops.conv2d import weight_gradients_disabled
 
@@ -49,13 +50,6 @@ def _impl(backend: str):
 
         return cuda.modconv_conv_cuda, cuda.modconv_wgrad_cuda, cuda.modconv_epilogue_cuda
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-
-
-def output_memory_format(x: torch.Tensor) -> torch.memory_format:
-    """channels_last when ``x`` is (and is not also plain contiguous), else contiguous."""
-    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
-        return torch.contiguous_format
-    return torch.channels_last
 
 
 # --------------------------------------------------------------------------------------
