@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from gankern.ops._backend import cuda_unavailable_reason, select_impl, triton_unavailable_reason
 from gankern.ops._checks import check_number, check_same_device, check_tensor
-from gankern.ops._upfirdn2d_op import upfirdn2d_op
+from gankern.ops._upfirdn2d_op import filter_size, output_size, upfirdn2d_op
 
 
 def _parse_scaling(name: str, value) -> tuple[int, int]:
@@ -63,9 +63,8 @@ def _filter_size(f: torch.Tensor | None) -> tuple[int, int]:
     """Return ``(fw, fh)`` of a filter (1x1 for None)."""
     if f is None:
         return 1, 1
-    if f.ndim == 1:
-        return f.shape[0], f.shape[0]
-    return f.shape[-1], f.shape[-2]
+    fh, fw = filter_size(f)
+    return fw, fh
 
 
 class Upfirdn2dArgs(NamedTuple):
@@ -83,9 +82,10 @@ class Upfirdn2dArgs(NamedTuple):
     gain: float
 
     def output_size(self, in_h: int, in_w: int, fh: int, fw: int) -> tuple[int, int]:
-        out_h = (in_h * self.upy + self.pady0 + self.pady1 - fh + self.downy) // self.downy
-        out_w = (in_w * self.upx + self.padx0 + self.padx1 - fw + self.downx) // self.downx
-        return out_h, out_w
+        return output_size(
+            in_h, in_w, fh, fw, self.upx, self.upy, self.downx, self.downy,
+            self.padx0, self.padx1, self.pady0, self.pady1,
+        )  # fmt: skip
 
 
 def _check_args(x, f, up, down, padding, flip_filter, gain) -> Upfirdn2dArgs:
