@@ -10,8 +10,10 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-SELU_ALPHA = 1.6732632423543772
-SELU_SCALE = 1.0507009873554805
+# tl.constexpr: a @triton.jit function may read no other kind of global on a GPU (the
+# interpreter accepts plain floats, the compiler raises NameError).
+SELU_ALPHA = tl.constexpr(1.6732632423543772)
+SELU_SCALE = tl.constexpr(1.0507009873554805)
 
 
 @triton.jit

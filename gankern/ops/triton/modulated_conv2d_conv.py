@@ -206,12 +206,16 @@ def modconv_conv_triton(
         block_m, block_n = _clip_pow2(m_max, 16, 64), _clip_pow2(o, 16, 64)
         block_k = _clip_pow2(c, 16, 32)
         num_warps, num_stages = 4, 1
+    elif x.dtype == torch.float32 and dot_precision(x.dtype) == "ieee":
+        # Full float32 products run on the FMA units, which hold whole operand tiles in
+        # registers: larger tiles or pipelining spill on sm_90 (see
+        # tests/test_triton_sm90_compile.py, which compiles these configurations offline).
+        block_m, block_n, block_k = 32, _clip_pow2(o, 16, 32), 16
+        num_warps, num_stages = 4, 1
     else:
-        block_m = 64 if m_max < 8192 else 128
-        block_n = _clip_pow2(o, 16, 128)
-        block_k = _clip_pow2(c, 16, 32 if x.dtype == torch.float32 else 64)
-        num_warps = 8 if block_m * block_n >= 128 * 128 else 4
-        num_stages = 3
+        # Tensor cores (float16, bfloat16, TF32). 128-wide tiles spill on sm_90.
+        block_m, block_n, block_k = 64, _clip_pow2(o, 16, 64), _clip_pow2(c, 16, 32)
+        num_warps, num_stages = 8, 3
     grid = (triton.cdiv(m_max, block_m), triton.cdiv(o, block_n), up * up)
     _modconv_kernel[grid](
         x, wk,

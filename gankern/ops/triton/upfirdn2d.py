@@ -100,7 +100,10 @@ def _upfirdn2d_kernel(
             base_x = (rx * DOWNX + t0x - pad_x0_mod) // UPX - pad_x0_div
             ox = qx * UPX + rx
             acc = tl.zeros([BLOCK_C, BLOCK_QH, BLOCK_QW], dtype=tl.float32)
-            for jy in tl.static_range(TAPS_Y):
+            # Rows of taps in a loop, columns unrolled: unrolling all TAPS_Y * TAPS_X taps
+            # spills registers on sm_90 (kilobytes for 12-tap filters, and even 4x4 half
+            # downsampling), and takes seconds to compile.
+            for jy in range(TAPS_Y):
                 ty = t0y + jy * UPY
                 iy = qy * DOWNY + base_y + jy
                 row_ok = c_ok & (iy >= 0) & (iy < in_h)
