@@ -2,94 +2,80 @@
 
 The interpreter that runs the other Triton tests on the CPU accepts code the GPU compiler
 rejects (for example: Triton turns an integer argument equal to 1 into a constant, whose
-methods then differ). So a fresh Python process, without ``TRITON_INTERPRET``, compiles the
-kernel to a cubin for sm_90 through Triton's own front end and ptxas, with the argument
-specialization the launcher would apply, for a few variants covering every mode, both
-saved-tensor paths, the three dtypes, the 64-bit indexing and the constant-1 arguments.
-Skipped if this Triton has no such compile entry point.
+methods then differ; that broke the division parameters of the bias index once). So the
+launches below are compiled offline for sm_90 with the launcher's own argument
+specialization (see ``triton_offline_compile.py``) and must fit an H100 without spills.
+
+They cover every mode (forward, gradient, second derivative), both saved-tensor paths (x for
+swish, y for the others), every activation, the three dtypes, the 64-bit indexing (a meta
+tensor of 2**31 elements) and the arguments equal to 1 (bias dimension of stride 1 and of
+size 1, a single element).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
+import torch
+from triton_offline_compile import compile_launches, seen, sm90_problems, summary
 
-SCRIPT = textwrap.dedent(
-    """
-    import inspect
-    import sys
+from gankern.ops import ACTIVATIONS
 
-    try:
-        import triton
-        from triton._C.libtriton import native_specialize_impl
-        from triton.backends.compiler import BaseBackend, GPUTarget
-        from triton.compiler import ASTSource
-    except Exception as exc:
-        print(f"SKIP: no offline Triton compile entry point ({type(exc).__name__}: {exc})")
-        sys.exit(0)
-
-    from gankern.ops.triton.bias_act import _bias_act_kernel, fast_div_params
-
-    kernel = _bias_act_kernel
-    names = list(inspect.signature(kernel.fn).parameters)
-    fixed = {p.name for p in kernel.params if p.do_not_specialize}
-    pointer = {"fp32": "*fp32", "fp16": "*fp16", "bf16": "*bf16"}
-
-    def compile_variant(dtype, mode, act, load_x, load_y, clamp, index_64, stride, size, n):
-        stride_magic, stride_shift = fast_div_params(stride)
-        size_magic, size_shift = fast_div_params(size)
-        ints = dict(n=n, dim_stride=stride, dim_size=size, stride_magic=stride_magic,
-                    stride_shift=stride_shift, size_magic=size_magic, size_shift=size_shift)
-        constants = dict(MODE=mode, ACT=act, HAS_BIAS=mode == 0 or load_x, LOAD_X=load_x,
-                         LOAD_Y=load_y, HAS_CLAMP=clamp, INDEX_64=index_64,
-                         BLOCK=1024 if dtype == "fp32" else 2048)
-        signature, constexprs, attrs = {}, {}, {}
-        for i, name in enumerate(names):
-            if name.endswith("_ptr"):
-                signature[name] = pointer[dtype]
-                attrs[(i,)] = [["tt.divisibility", 16]]
-            elif name in ints:
-                # As the launcher specializes: 1 becomes a constant, multiples of 16 are marked.
-                kind, align = native_specialize_impl(
-                    BaseBackend, ints[name], False, name not in fixed, True
-                )
-                signature[name] = kind
-                if kind == "constexpr":
-                    constexprs[(i,)] = ints[name]
-                elif align == "D":
-                    attrs[(i,)] = [["tt.divisibility", 16]]
-            elif name in constants:
-                signature[name] = "constexpr"
-                constexprs[(i,)] = constants[name]
-            else:
-                signature[name] = "fp32"
-        source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs, attrs=attrs)
-        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32),
-                                  options={"num_warps": 4})
-        assert compiled.asm["cubin"], "no cubin"
-
-    # dtype, mode, act id, load_x, load_y, clamp, index_64, dim stride, dim size, n
-    compile_variant("fp32", 0, 3, False, False, True, False, 1, 6, 6 * 35)  # lrelu, NHWC
-    compile_variant("fp16", 1, 9, True, False, True, False, 35, 6, 2 * 6 * 35)  # swish grad
-    compile_variant("bf16", 2, 4, False, True, True, False, 35, 1, 70)  # tanh grad2, size 1
-    compile_variant("fp32", 2, 9, True, False, False, True, 2, 3, 96)  # 64-bit indices
-    compile_variant("fp16", 0, 8, False, False, False, False, 16, 16, 1)  # n == 1
-    print("OK")
-    """
-)
+KERNEL = "_bias_act_kernel"
 
 
-def test_triton_kernel_compiles_for_sm90():
-    pytest.importorskip("triton")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300
-    )
-    output = result.stdout + result.stderr
-    if result.returncode == 0 and result.stdout.startswith("SKIP:"):
-        pytest.skip(result.stdout.strip())
-    assert result.returncode == 0 and "OK" in result.stdout, output
+def _bias_act(shape, dtype, dim, act, clamp=None, order=0):
+    """Forward, then ``order`` levels of gradients, through the public op."""
+    from gankern.ops import bias_act
+
+    x = torch.randn(shape, dtype=dtype, requires_grad=order > 0)
+    b = torch.randn(shape[dim], dtype=dtype, requires_grad=order > 0)
+    y = bias_act(x, b, dim=dim, act=act, clamp=clamp)
+    if order > 0:
+        (dx,) = torch.autograd.grad(y, [x], torch.ones_like(y), create_graph=order > 1)
+        if order > 1:
+            torch.autograd.grad(dx.square().sum(), [x, b])
+
+
+def launch_bias_act():
+    """The bias_act launches; run in the offline-compile process."""
+    from gankern.ops.triton.bias_act import MODE_GRAD2, bias_act_elementwise
+
+    # Every activation forward, bias along the last dimension (stride 1), float32.
+    for act in ACTIVATIONS:
+        _bias_act((5, 7, 6), torch.float32, 2, act, clamp=256.0)
+    # Gradients read off x (swish) and off y (tanh), to second order.
+    _bias_act((2, 6, 5, 7), torch.float16, 1, "swish", clamp=256.0, order=2)
+    _bias_act((2, 1, 5, 7), torch.bfloat16, 1, "tanh", clamp=256.0, order=2)  # size 1
+    _bias_act((2, 6, 5, 7), torch.bfloat16, 1, "lrelu", order=1)
+    _bias_act((1, 1), torch.float16, 1, "softplus")  # a single element
+    # 64-bit indices: 2**31 elements (a meta tensor, the kernel's own launcher).
+    x = torch.empty((2, 8, 2**13, 2**14), device="meta")
+    b = torch.empty(8, device="meta")
+    bias_act_elementwise(x, b, x, None, x, MODE_GRAD2, 1, 9, 0.2, 1.0, -1.0)
+
+
+@pytest.fixture(scope="module")
+def variants():
+    return compile_launches("test_bias_act_triton_sm90:launch_bias_act")
+
+
+def test_triton_kernel_compiles_and_fits_sm90(variants):
+    problems = [p for v in variants for p in sm90_problems(v)]
+    assert not problems, "\n".join(problems) + "\n\nall variants:\n" + summary(variants)
+
+
+def test_variants_cover_the_launch_space(variants):
+    assert seen(variants, KERNEL, "out_ptr") == {"*fp32", "*fp16", "*bf16"}
+    assert seen(variants, KERNEL, "MODE") == {0, 1, 2}
+    assert seen(variants, KERNEL, "ACT") == {a.cuda_idx for a in ACTIVATIONS.values()}
+    assert seen(variants, KERNEL, "LOAD_X") == {True, False}
+    assert seen(variants, KERNEL, "LOAD_Y") == {True, False}
+    assert seen(variants, KERNEL, "HAS_CLAMP") == {True, False}
+    assert seen(variants, KERNEL, "INDEX_64") == {True, False}
+    ones = [v.constants for v in variants if v.kernel == KERNEL]
+    for name in ("dim_stride", "dim_size", "n"):
+        assert any(name in c for c in ones), f"no variant with {name} == 1"
+    # The regression: dividing by 1 gives magic 1, which must stay a runtime uint32 argument.
+    for v in variants:
+        if "dim_stride" in v.constants:
+            assert v.types["stride_magic"] == "i32", v.label()
