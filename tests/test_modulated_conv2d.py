@@ -164,6 +164,7 @@ def _good():
         (dict(demodulate=1), TypeError, "demodulate must be a bool"),
         (dict(padding=[1, 2, 3]), TypeError, "padding must be an int"),
         (dict(resample_filter=torch.ones(2, 2, 2)), ValueError, "resample_filter must have 1 or 2"),
+        (dict(resample_filter=torch.ones(4).double()), TypeError, "resample_filter must be float"),
         (dict(padding=-3), ValueError, "leave no output"),
         (dict(impl="fast"), ValueError, "impl must be one of"),
     ],

@@ -48,7 +48,7 @@ class ModConvArgs(NamedTuple):
     clamp: float
 
 
-def _check_companion(name: str, t, x: torch.Tensor, ndim: int) -> None:
+def _check_companion(name: str, t, x: torch.Tensor, ndim) -> None:
     """A tensor that may be float32 or x's dtype, on x's device."""
     check_tensor(name, t, ndim=ndim)
     check_same_device(name, t, "x", x)
@@ -75,8 +75,7 @@ def _check_args(
     up = check_int("up", up, min_value=1)
     down = check_int("down", down, min_value=1)
     if resample_filter is not None:
-        check_tensor("resample_filter", resample_filter, ndim=(1, 2))
-        check_same_device("resample_filter", resample_filter, "x", x)
+        _check_companion("resample_filter", resample_filter, x, (1, 2))
     for name, flag in (
         ("demodulate", demodulate), ("flip_weight", flip_weight), ("fused_modconv", fused_modconv)
     ):
@@ -281,7 +280,7 @@ def modulated_conv2d(
         padding: padding of the (upsampled) input as in :func:`gankern.ops.conv2d_resample`:
             an int, ``[x, y]`` or ``[x0, x1, y0, y1]``; StyleGAN2 passes ``kernel_size // 2``.
         resample_filter: FIR filter for the resampling (e.g. ``setup_filter([1, 3, 3, 1])``),
-            None for the identity filter.
+            None for the identity filter; float32 or x's dtype, on x's device.
         demodulate: normalise each output channel of each sample's modulated weight.
         flip_weight: True to correlate with the weight (as ``F.conv2d``), False to convolve
             (StyleGAN2 passes ``up == 1``).
