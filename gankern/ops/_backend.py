@@ -100,6 +100,17 @@ def cuda_unavailable_reason(*tensors: torch.Tensor) -> str | None:
     return cuda_extension_unavailable_reason()
 
 
+def require_cuda_extension(op: str) -> None:
+    """Raise :class:`BackendUnavailableError` naming ``op`` unless the CUDA extension loads.
+
+    For the custom ops' ``backend="cuda"`` paths, reachable without :func:`select_impl` when
+    an op is called directly (``torch.ops.gankern.*``).
+    """
+    reason = cuda_extension_unavailable_reason()
+    if reason is not None:
+        raise BackendUnavailableError(f"gankern.ops.{op}: impl='cuda' unavailable: {reason}")
+
+
 _warned: set[tuple[str, str]] = set()
 
 

@@ -35,7 +35,7 @@ tensor, which has exactly those strides.
 import torch
 
 from gankern.ops._activations import ACTIVATIONS, ActivationSpec
-from gankern.ops._backend import BackendUnavailableError
+from gankern.ops._backend import require_cuda_extension
 from gankern.ops._device import on_device_of
 from gankern.ops._layout import dense, like
 
@@ -71,13 +71,7 @@ def _elementwise(backend, src, b, x, y, dy, mode, dim, act, alpha, gain, clamp):
         with on_device_of(src):
             return bias_act_elementwise(src, b, x, y, dy, mode, dim, act_id, alpha, gain, clamp)
     if backend == "cuda":
-        from gankern._ext import cuda_extension_status
-
-        module, reason = cuda_extension_status()
-        if module is None:
-            raise BackendUnavailableError(
-                f"gankern.ops.bias_act: impl='cuda' unavailable: {reason}"
-            )
+        require_cuda_extension("bias_act")
         return torch.ops.gankern_cuda.bias_act_elementwise(
             src, b, x, y, dy, mode, dim, act_id, alpha, gain, clamp
         )

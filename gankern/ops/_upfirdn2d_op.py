@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from gankern.ops._backend import require_cuda_extension
 from gankern.ops._device import on_device_of
 from gankern.ops._layout import output_memory_format
 
@@ -99,11 +100,7 @@ def upfirdn2d_op(
                 x, f, y, up_x, up_y, down_x, down_y, pad_x0, pad_y0, flip_filter, gain
             )
     else:
-        from gankern._ext import cuda_extension_status
-
-        module, reason = cuda_extension_status()
-        if module is None:
-            raise RuntimeError(f"gankern::upfirdn2d: the CUDA extension is unavailable: {reason}")
+        require_cuda_extension("upfirdn2d")
         # The kernel reads the filter as float32 taps.
         f32 = f.to(torch.float32).contiguous()
         torch.ops.gankern_cuda.upfirdn2d(
