@@ -35,7 +35,7 @@ at::Tensor modulated_conv2d_epilogue(const at::Tensor& z, const std::optional<at
               "z must be float32, float16 or bfloat16, got ", dtype);
   TORCH_CHECK(z.dim() == 4 && z.numel() > 0, kOp, "z must be a non-empty [N, O, H, W], got ",
               z.sizes());
-  TORCH_CHECK(act >= gankern::modconv::kLinear && act <= gankern::modconv::kSwish, kOp,
+  TORCH_CHECK(act >= gankern::kActLinear && act <= gankern::kActSwish, kOp,
               "act must be an activation id in [1, 9], got ", act);
   const bool channels_last =
       !z.is_contiguous() && z.is_contiguous(at::MemoryFormat::ChannelsLast);

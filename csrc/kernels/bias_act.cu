@@ -8,9 +8,10 @@
 // so the arithmetic, the vectorized path and the indexing are tested without a GPU.
 #include "bias_act.h"
 
-#include <cmath>
 #include <cstring>
 #include <type_traits>
+
+#include "elementwise_math.h"
 
 #define GANKERN_BA_HD __host__ __device__ __forceinline__
 
@@ -19,26 +20,6 @@ namespace bias_act_detail {
 
 constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 1 << 20;  // grid-stride loop beyond this
-
-// torch.nn.functional.selu's constants; softplus returns z itself above its threshold.
-constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
-constexpr float kSeluScale = 1.0507009873554804934193349852946f;
-constexpr float kSoftplusThreshold = 20.0f;
-
-GANKERN_BA_HD float to_float(float v) { return v; }
-GANKERN_BA_HD float to_float(__half v) { return __half2float(v); }
-GANKERN_BA_HD float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-GANKERN_BA_HD T from_float(float v);
-template <>
-GANKERN_BA_HD float from_float<float>(float v) { return v; }
-template <>
-GANKERN_BA_HD __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-GANKERN_BA_HD __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
 
 // n / d for 0 <= n < 2^31 by a multiply and a shift (round-up method of Granlund and
 // Montgomery): shift = ceil(log2 d), magic = floor(2^32 (2^shift - d) / d) + 1.
@@ -92,24 +73,6 @@ GANKERN_BA_HD T load_readonly(const T* p) {
 #endif
 }
 
-GANKERN_BA_HD float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
-
-// f(z). NaN propagates: the comparisons that pick a branch are false for NaN.
-template <int ACT>
-GANKERN_BA_HD float act_forward(float z, float alpha) {
-  if constexpr (ACT == kActRelu) return z < 0.0f ? 0.0f : z;
-  if constexpr (ACT == kActLrelu) return z < 0.0f ? z * alpha : z;
-  if constexpr (ACT == kActTanh) return tanhf(z);
-  if constexpr (ACT == kActSigmoid) return sigmoid(z);
-  if constexpr (ACT == kActElu) return z > 0.0f ? z : expm1f(z);
-  if constexpr (ACT == kActSelu) {
-    return z > 0.0f ? kSeluScale * z : kSeluScale * kSeluAlpha * expm1f(z);
-  }
-  if constexpr (ACT == kActSoftplus) return z > kSoftplusThreshold ? z : log1pf(expf(z));
-  if constexpr (ACT == kActSwish) return z * sigmoid(z);
-  return z;
-}
-
 // f'(z), from yy = f(z) or (swish) from z.
 template <int ACT>
 GANKERN_BA_HD float act_grad(float z, float yy, float alpha) {
@@ -152,7 +115,7 @@ GANKERN_BA_HD float compute(const KernelArgs<T>& a, float src, float bias, float
                                          float yv, float dyv) {
   if constexpr (MODE == kBiasActForward) {
     float v = act_forward<ACT>(src + bias, a.alpha) * a.gain;
-    if (a.clamp >= 0.0f) v = v > a.clamp ? a.clamp : (v < -a.clamp ? -a.clamp : v);
+    if (a.clamp >= 0.0f) v = clamp_symmetric(v, a.clamp);
     return v;
   } else {
     const float z = xv + bias;  // read by swish only
@@ -267,13 +230,7 @@ inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 
 // The clamp as a saved output of type T holds it (a clamped y equals this).
 template <typename T>
 float clamp_as_stored(float clamp) {
-  if constexpr (std::is_same_v<T, float>) {
-    return clamp;
-  } else if constexpr (std::is_same_v<T, __half>) {
-    return __half2float(__float2half_rn(clamp));
-  } else {
-    return __bfloat162float(__float2bfloat16_rn(clamp));
-  }
+  return to_float(from_float<T>(clamp));
 }
 
 // Host-side setup shared by the GPU launcher and the host emulator; false on bad parameters.
@@ -318,23 +275,11 @@ template <typename T, int MODE, typename Launcher>
 cudaError_t dispatch_act(const KernelArgs<T>& a, int act, unsigned blocks, Launcher& launcher) {
   // Narrow indices while every index the loops form (below n plus one grid) fits in 32 bits.
   const bool wide = a.n >= (int64_t{1} << 31);
-#define GANKERN_BA_CASE(ACT)                                                        \
-  case ACT:                                                                         \
-    return wide ? launcher.template run<T, MODE, ACT, true>(a, blocks)             \
+  return dispatch_activation(act, [&](auto act_id) {
+    constexpr int ACT = decltype(act_id)::value;
+    return wide ? launcher.template run<T, MODE, ACT, true>(a, blocks)
                 : launcher.template run<T, MODE, ACT, false>(a, blocks);
-  switch (act) {
-    GANKERN_BA_CASE(kActLinear)
-    GANKERN_BA_CASE(kActRelu)
-    GANKERN_BA_CASE(kActLrelu)
-    GANKERN_BA_CASE(kActTanh)
-    GANKERN_BA_CASE(kActSigmoid)
-    GANKERN_BA_CASE(kActElu)
-    GANKERN_BA_CASE(kActSelu)
-    GANKERN_BA_CASE(kActSoftplus)
-    GANKERN_BA_CASE(kActSwish)
-    default: return cudaErrorInvalidValue;
-  }
-#undef GANKERN_BA_CASE
+  });
 }
 
 template <typename T, typename Launcher>

@@ -10,6 +10,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "activations.h"
+
 namespace gankern {
 
 // What one launch computes, with z = x + b, f the activation and m the clamp mask (0 where
@@ -18,19 +20,6 @@ namespace gankern {
 //   kBiasActGrad:    out = src * gain * f'(z) * m                    (src = dy)
 //   kBiasActGrad2:   out = src * dy * gain * f''(z) * m              (src = d(dx))
 enum BiasActMode : int { kBiasActForward = 0, kBiasActGrad = 1, kBiasActGrad2 = 2 };
-
-// Activation ids: ActivationSpec.cuda_idx in gankern/ops/_activations.py.
-enum BiasActActivation : int {
-  kActLinear = 1,
-  kActRelu = 2,
-  kActLrelu = 3,
-  kActTanh = 4,
-  kActSigmoid = 5,
-  kActElu = 6,
-  kActSelu = 7,
-  kActSoftplus = 8,
-  kActSwish = 9,
-};
 
 struct BiasActParams {
   void* out;        // output, laid out like src
@@ -43,7 +32,7 @@ struct BiasActParams {
   int64_t dim_stride;  // stride (in elements) of the bias dimension; 1 if its size is 1
   int64_t dim_size;    // size of the bias dimension (the bias length)
   int mode;            // BiasActMode
-  int act;             // BiasActActivation
+  int act;             // Activation (activations.h)
   float alpha;         // lrelu slope
   float gain;
   float clamp;         // < 0: no clamping

@@ -17,21 +17,10 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "activations.h"
+
 namespace gankern {
 namespace modconv {
-
-// Activation ids: ActivationSpec.cuda_idx in gankern/ops/bias_act.py.
-enum Activation : int {
-  kLinear = 1,
-  kRelu = 2,
-  kLrelu = 3,
-  kTanh = 4,
-  kSigmoid = 5,
-  kElu = 6,
-  kSelu = 7,
-  kSoftplus = 8,
-  kSwish = 9,
-};
 
 struct EpilogueParams {
   void* y;             // output [N, O, H, W], element type T, strides y_stride
@@ -45,7 +34,7 @@ struct EpilogueParams {
   int64_t noise_stride[4];
   int64_t post_stride[2];
   bool channels_last;  // visit elements in (n, h, w, o) order instead of (n, o, h, w)
-  int act;             // Activation
+  int act;             // Activation (activations.h)
   float alpha;         // lrelu slope
   float gain;
   float clamp;         // < 0: no clamping

@@ -12,15 +12,15 @@
 //
 // The per-thread work lives in __host__ __device__ code (TiledBlock, direct_output) and the
 // choice of kernel in dispatch(), templated on a launcher: the GPU launcher below launches the
-// kernels, and a host emulator (tests/upfirdn2d_emulator.cu) runs the very same code on the
-// CPU, block by block and thread by thread, so the indexing is tested on machines without GPU.
+// kernels, and a host emulator (tests/cuda_emulation/upfirdn2d_emulator.cu) runs the very same
+// code on the CPU, block by block and thread by thread, so the indexing is tested on machines
+// without GPU.
 #include "upfirdn2d.h"
-
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 
 #include <climits>
 #include <cstddef>
+
+#include "elementwise_math.h"
 
 namespace gankern {
 namespace upfirdn2d {
@@ -30,19 +30,6 @@ constexpr int kThreads = 256;
 constexpr size_t kMaxSharedBytes = 48 * 1024;  // the default dynamic shared memory limit
 
 #define GANKERN_HD __host__ __device__ __forceinline__
-
-GANKERN_HD float to_float(float v) { return v; }
-GANKERN_HD float to_float(__half v) { return __half2float(v); }
-GANKERN_HD float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-GANKERN_HD T from_float(float v);
-template <>
-GANKERN_HD float from_float<float>(float v) { return v; }
-template <>
-GANKERN_HD __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-GANKERN_HD __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
 GANKERN_HD int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 GANKERN_HD int pos_mod(int a, int b) {

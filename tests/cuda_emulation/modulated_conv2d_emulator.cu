@@ -18,18 +18,11 @@ void run(const EpilogueParams& p) {
 
 template <typename T>
 int run_act(const EpilogueParams& p) {
-  switch (p.act) {
-    case mc::kLinear: run<T, mc::kLinear>(p); return 0;
-    case mc::kRelu: run<T, mc::kRelu>(p); return 0;
-    case mc::kLrelu: run<T, mc::kLrelu>(p); return 0;
-    case mc::kTanh: run<T, mc::kTanh>(p); return 0;
-    case mc::kSigmoid: run<T, mc::kSigmoid>(p); return 0;
-    case mc::kElu: run<T, mc::kElu>(p); return 0;
-    case mc::kSelu: run<T, mc::kSelu>(p); return 0;
-    case mc::kSoftplus: run<T, mc::kSoftplus>(p); return 0;
-    case mc::kSwish: run<T, mc::kSwish>(p); return 0;
-    default: return 1;
-  }
+  const cudaError_t err = gankern::dispatch_activation(p.act, [&](auto act) {
+    run<T, decltype(act)::value>(p);
+    return cudaSuccess;
+  });
+  return err == cudaSuccess ? 0 : 1;
 }
 
 }  // namespace
