@@ -126,6 +126,13 @@ def test_epilogue_kernel_code_on_host(epilogue_host, act, dtype):
     assert_close(y, func(z.double() + shared.double()), dtype)
 
 
+def test_epilogue_kernel_clamp_keeps_nan(epilogue_host):
+    """As torch.clamp (and the reference): a NaN is not clamped to a bound."""
+    z = torch.tensor([float("nan"), 5.0, -5.0, 0.5]).reshape(1, 1, 1, 4)
+    y = epilogue_host(z, None, None, None, ACTIVATIONS["linear"].cuda_idx, 0.2, 1.0, 1.0)
+    torch.testing.assert_close(y, z.clamp(-1.0, 1.0), rtol=0, atol=0, equal_nan=True)
+
+
 @pytest.fixture(scope="module")
 def cuda_epilogue_on_cpu(epilogue_host):
     """Register the host build as the CPU kernel of torch.ops.gankern_cuda's epilogue."""
