@@ -19,6 +19,8 @@ stored in their own dtype.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -222,6 +224,13 @@ def fast_div_params(d: int) -> tuple[int, int]:
     return magic, shift
 
 
+@functools.lru_cache(maxsize=64)
+def _as_stored(value: float, dtype: torch.dtype) -> float:
+    """``value`` rounded to ``dtype``, as a tensor of that dtype holds it (cached: StyleGAN2
+    calls every layer with the same clamp, and making a tensor costs microseconds)."""
+    return float(torch.tensor(value, dtype=dtype))
+
+
 def launch_config(t: torch.Tensor) -> tuple[int, int]:
     """``(BLOCK, num_warps)``: 8 elements per thread (2 or 1 16-byte accesses per tensor).
 
@@ -292,7 +301,7 @@ def bias_act_elementwise(
     # The bias only enters through x + b: the forward, and derivatives read off x (swish).
     has_bias = b is not None and (mode == MODE_FORWARD or load_x)
     # The clamp as the saved output holds it (rounded to its dtype): a clamped y equals it.
-    clamp_stored = float(torch.tensor(clamp, dtype=src.dtype)) if has_clamp else 0.0
+    clamp_stored = _as_stored(clamp, src.dtype) if has_clamp else 0.0
     _bias_act_kernel[(triton.cdiv(n, block),)](
         out, src,
         src if b is None else b, src if x is None else x,

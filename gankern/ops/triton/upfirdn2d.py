@@ -25,6 +25,8 @@ import torch
 import triton
 import triton.language as tl
 
+from gankern.ops._layout import span
+
 
 @triton.jit
 def _upfirdn2d_kernel(
@@ -159,11 +161,6 @@ def _block_sizes(
     return block_c, block_qh, block_qw
 
 
-def _span(t: torch.Tensor) -> int:
-    """How many elements lie between a tensor's first and last element, plus one."""
-    return 1 + sum((size - 1) * abs(step) for size, step in zip(t.shape, t.stride(), strict=True))
-
-
 def upfirdn2d_triton(
     x: torch.Tensor,
     f: torch.Tensor,
@@ -199,7 +196,7 @@ def upfirdn2d_triton(
     n_tiles_h = triton.cdiv(triton.cdiv(out_h, up_y), block_qh)
     n_cblocks = triton.cdiv(c, block_c)
     # Offsets are int32 unless a tensor spans more elements than that can address.
-    use_int64 = max(_span(x), _span(y)) >= 2**31
+    use_int64 = max(span(x), span(y)) >= 2**31
     grid = (n_tiles_w * n_tiles_h * n_cblocks * n,)
     _upfirdn2d_kernel[grid](
         x,
