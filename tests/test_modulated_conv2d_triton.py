@@ -4,7 +4,7 @@ forward and every gradient, second order, opcheck, torch.compile, no_weight_grad
 import pytest
 import torch
 from modconv_testutils import fir_filter, make_inputs
-from testutils import assert_close, requires_triton_interpreter
+from testutils import TOLERANCES, assert_close, requires_triton_interpreter
 
 from gankern.ops import BackendUnavailableError, modulated_conv2d, no_weight_gradients
 from gankern.ops.bias_act import ACTIVATIONS
@@ -98,6 +98,19 @@ def test_strided_channels_last_view_keeps_channels_last():
     assert not view.is_contiguous() and not view.is_contiguous(memory_format=torch.channels_last)
     y = _compare([view, w, s, None, b], 3, 1, 1, act="lrelu")
     assert y.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("act", ["relu", "lrelu"])
+def test_nan_propagates_through_activation_and_clamp(act):
+    """As in the reference (torch.relu, torch.clamp): a NaN input is not turned into 0 or a
+    clamp bound."""
+    x, w, s, nz, b = make_inputs(1, 3, 4, 6, 3, requires_grad=False)
+    x[0, 1, 2, 3] = float("nan")
+    kw = dict(noise=nz, bias=b, padding=1, act=act, clamp=0.5)
+    y = modulated_conv2d(x, w, s, impl="triton", **kw)
+    y_ref = modulated_conv2d(x, w, s, impl="ref", **kw)
+    assert y_ref.isnan().any()
+    torch.testing.assert_close(y, y_ref, equal_nan=True, **TOLERANCES[torch.float32])
 
 
 def test_flip_weight_both_ways():

@@ -63,8 +63,12 @@ def _tanh(z):
 
 
 @triton.jit
-def _act(z, alpha, ACT: tl.constexpr):
-    """f(z). NaN propagates (the comparisons that pick a branch are false for NaN)."""
+def activation(z, alpha, ACT: tl.constexpr):
+    """f(z), float32, for the activation id ``ACT`` (also the modulated convolution's).
+
+    NaN propagates (the comparisons that pick a branch are false for NaN), and no branch
+    overflows into a NaN (``tl.where`` evaluates both: an infinite exp is discarded whole).
+    """
     if ACT == RELU:
         f = tl.where(z < 0, 0.0, z)
     elif ACT == LRELU:
@@ -189,7 +193,7 @@ def _bias_act_kernel(
         yy = y_raw * inv_gain
 
     if MODE == 0:
-        out = _act(src + bias, alpha, ACT) * gain
+        out = activation(src + bias, alpha, ACT) * gain
         if HAS_CLAMP:
             # Comparisons (not min/max) so that NaN stays NaN, as in torch.clamp.
             out = tl.where(out > clamp, clamp, tl.where(out < -clamp, -clamp, out))
@@ -203,7 +207,7 @@ def _bias_act_kernel(
             # No gradient where the forward clamped: recomputed from x + b for swish (exact,
             # as torch.clamp: the bounds pass), otherwise read off the saved output.
             if LOAD_X:
-                v = _act(z, alpha, ACT) * gain
+                v = activation(z, alpha, ACT) * gain
                 keep = (v >= -clamp) & (v <= clamp)
             else:
                 keep = tl.abs(y_raw) < clamp_stored
