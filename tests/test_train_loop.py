@@ -166,3 +166,17 @@ def test_repeated_nonfinite_steps_stop_with_a_usable_checkpoint(tmp_path):
     G = load_generator(last)
     assert torch.isfinite(G(torch.randn(2, G.z_dim), torch.zeros(2, 0))).all()
     assert "stopped" in read_stats(run_dir)[-1]
+
+
+def test_resume_into_other_networks_is_a_clear_error(tmp_path):
+    with one_thread():
+        run_dir = training_loop(tiny_options(tmp_path, kimg=0.016, snap=1),
+                                print_fn=lambda *a, **k: None)
+        other = tiny_options(tmp_path, kimg=0.032, resume=str(run_dir),
+                             extra={"G": {"channel_base": 128, "channel_max": 8, "z_dim": 16,
+                                          "w_dim": 16}, "D": {"channel_base": 128}})
+        with pytest.raises(ValueError, match="checkpoint's D does not fit this run"):
+            training_loop(other, print_fn=lambda *a, **k: None)
+        with pytest.raises(ValueError, match="missing \\['ada', 'augment_pipe'\\]"):
+            training_loop(tiny_options(tmp_path, kimg=0.032, resume=str(run_dir), aug="ada"),
+                          print_fn=lambda *a, **k: None)

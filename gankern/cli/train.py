@@ -2,7 +2,7 @@
 
 With no arguments it trains the ``digits`` configuration (a small StyleGAN2) on
 scikit-learn's handwritten digits on whatever device is present: recognizable digits in
-30 kimg. ``--gpus N`` starts N processes (one per GPU; on a machine
+40 kimg. ``--gpus N`` starts N processes (one per GPU; on a machine
 without GPUs, N CPU processes with gloo); under ``torchrun`` the processes come from
 torchrun. ``--resume`` continues a run from its newest snapshot (or a given checkpoint),
 with the options saved in the checkpoint unless given again on the command line.
@@ -148,17 +148,21 @@ def options_from_args(args) -> tuple:
 
 
 def _spawned(opts_dict: dict) -> None:
+    from gankern.train.distributed import shutdown_distributed
     from gankern.train.loop import training_loop
     from gankern.train.options import TrainingOptions
 
-    training_loop(TrainingOptions.from_dict(opts_dict))
+    try:
+        training_loop(TrainingOptions.from_dict(opts_dict))
+    finally:
+        shutdown_distributed()
 
 
 def run(args) -> int:
     import torch
 
     from gankern.train.checkpoint import CheckpointError
-    from gankern.train.distributed import launched_by_torchrun, spawn
+    from gankern.train.distributed import launched_by_torchrun, shutdown_distributed, spawn
     from gankern.train.loop import NonFiniteTrainingError, training_loop
     from gankern.train.options import check_options
 
@@ -184,7 +188,10 @@ def run(args) -> int:
                 return fail("--device cuda but no CUDA device is available")
             spawn(_spawned, opts.gpus, (opts.to_dict(),))
         else:
-            training_loop(opts)
+            try:
+                training_loop(opts)
+            finally:
+                shutdown_distributed()  # under torchrun: leave the process group cleanly
     except NonFiniteTrainingError as exc:
         print(f"gankern train: {exc}", file=sys.stderr)
         return 1

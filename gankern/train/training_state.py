@@ -70,7 +70,14 @@ def restore_state(
         )
     for name in sorted(wanted):
         state = decode_state(skeletons[name], tensors)
-        components[name].load_state_dict(state)
+        try:
+            components[name].load_state_dict(state)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ValueError(
+                f"the checkpoint's {name} does not fit this run (a different --cfg, "
+                f"resolution, label count or option?): {first_line}"
+            ) from exc
     if restore_rng:
         rng_tensors = {k[len("rng/"):]: v for k, v in tensors.items() if k.startswith("rng/")}
         restore_rng_state(rng_tensors, metadata["rng"])
