@@ -468,3 +468,15 @@ def test_gpu_backends_run_on_the_inputs_device_not_the_current_one(backend):
     assert y.device == torch.device("cuda", 1)
     assert_close(y.cpu(), yr)
     assert_close(dx.cpu(), dxr)
+
+
+def test_launcher_integer_helpers_match_tritons():
+    """The launchers' plain-Python cdiv / next_power_of_2 give Triton's own answers."""
+    triton = pytest.importorskip("triton")
+    from gankern.ops.triton._host import cdiv, next_power_of_2, prev_power_of_2
+
+    for a in range(0, 130):
+        assert next_power_of_2(a) == triton.next_power_of_2(a)
+        for b in (1, 2, 3, 7, 16, 64):
+            assert cdiv(a, b) == triton.cdiv(a, b)
+    assert [prev_power_of_2(v) for v in (0, 1, 2, 3, 4, 63, 64, 65)] == [1, 1, 2, 2, 4, 32, 64, 64]

@@ -26,6 +26,7 @@ import triton
 import triton.language as tl
 
 from gankern.ops._layout import is_dense, same_layout
+from gankern.ops.triton._host import cdiv
 
 MODE_FORWARD = 0
 MODE_GRAD = 1
@@ -306,7 +307,7 @@ def bias_act_elementwise(
     has_bias = b is not None and (mode == MODE_FORWARD or load_x)
     # The clamp as the saved output holds it (rounded to its dtype): a clamped y equals it.
     clamp_stored = _as_stored(clamp, src.dtype) if has_clamp else 0.0
-    _bias_act_kernel[(triton.cdiv(n, block),)](
+    _bias_act_kernel[(cdiv(n, block),)](
         out, src,
         src if b is None else b, src if x is None else x,
         src if y is None else y, src if dy is None else dy,

@@ -31,6 +31,7 @@ import triton.language as tl
 
 from gankern.ops._backend import triton_interpreter_enabled
 from gankern.ops.modulated_conv2d_ops import output_memory_format
+from gankern.ops.triton._host import cdiv, next_power_of_2
 from gankern.ops.triton.modulated_conv2d_act import finish_epilogue
 
 
@@ -143,12 +144,8 @@ def _modconv_kernel(
     tl.store(y_ptr + y_off, v.to(y_ptr.dtype.element_ty), mask=out_mask)
 
 
-def _pow2_at_least(v: int) -> int:
-    return 1 << max(int(v) - 1, 0).bit_length()
-
-
 def _clip_pow2(v: int, lo: int, hi: int) -> int:
-    return max(lo, min(hi, _pow2_at_least(v)))
+    return max(lo, min(hi, next_power_of_2(v)))
 
 
 def dot_precision(dtype: torch.dtype) -> str:
@@ -216,7 +213,7 @@ def modconv_conv_triton(
         # Tensor cores (float16, bfloat16, TF32). 128-wide tiles spill on sm_90.
         block_m, block_n, block_k = 64, _clip_pow2(o, 16, 64), _clip_pow2(c, 16, 32)
         num_warps, num_stages = 8, 3
-    grid = (triton.cdiv(m_max, block_m), triton.cdiv(o, block_n), up * up)
+    grid = (cdiv(m_max, block_m), cdiv(o, block_n), up * up)
     _modconv_kernel[grid](
         x, wk,
         pre if pre is not None else dummy,

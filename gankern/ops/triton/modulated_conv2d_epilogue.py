@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 from gankern.ops.modulated_conv2d_ops import output_memory_format
+from gankern.ops.triton._host import cdiv
 from gankern.ops.triton.modulated_conv2d_act import finish_epilogue
 
 
@@ -78,7 +79,7 @@ def modconv_epilogue_triton(
     y = torch.empty(z.shape, dtype=z.dtype, device=z.device, memory_format=fmt)
     noise_e = noise.expand(n, o, h, w) if noise is not None else None
     block = 1024
-    grid = (triton.cdiv(z.numel(), block),)
+    grid = (cdiv(z.numel(), block),)
     _epilogue_kernel[grid](
         z,
         post if post is not None else z,

@@ -23,6 +23,7 @@ import triton
 import triton.language as tl
 
 from gankern.ops.modulated_conv2d_ops import output_memory_format
+from gankern.ops.triton._host import cdiv, next_power_of_2
 from gankern.ops.triton.modulated_conv2d_act import SELU_ALPHA, SELU_SCALE, apply_activation
 
 
@@ -139,8 +140,8 @@ _NUM_WARPS = 8
 
 
 def _blocks(hw: int, channels: int) -> tuple[int, int]:
-    block_c = max(16, min(64, triton.next_power_of_2(channels)))
-    block_p = max(16, min(4096 // block_c, triton.next_power_of_2(hw)))
+    block_c = max(16, min(64, next_power_of_2(channels)))
+    block_p = max(16, min(4096 // block_c, next_power_of_2(hw)))
     return block_p, block_c
 
 
@@ -155,7 +156,7 @@ def epilogue_grad_triton(dy, z, post, noise, bias, act_idx, alpha, gain, clamp, 
     nonlinear = act_idx != 1 or clamp >= 0
     gz = torch.empty(z.shape, dtype=z.dtype, device=z.device, memory_format=output_memory_format(z))
     block_p, block_o = _blocks(hw, o)
-    grid = (triton.cdiv(hw, block_p), triton.cdiv(o, block_o), n)
+    grid = (cdiv(hw, block_p), cdiv(o, block_o), n)
     f32 = dict(dtype=torch.float32, device=z.device)
     ppost = torch.empty((grid[0], n, o), **f32) if need_post else gz
     pbias = torch.empty((grid[0], n, o), **f32) if need_bias else gz
@@ -239,7 +240,7 @@ def modulation_grad_triton(dxs, x, pre, need_x, need_pre):
     hw = h * w
     dx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=output_memory_format(x))
     block_p, block_c = _blocks(hw, c)
-    grid = (triton.cdiv(hw, block_p), triton.cdiv(c, block_c), n)
+    grid = (cdiv(hw, block_p), cdiv(c, block_c), n)
     pdpre = torch.empty((grid[0], n, c), dtype=torch.float32, device=x.device) if need_pre else dx
     _modulation_grad_kernel[grid](
         dxs, x, pre, dx, pdpre,

@@ -22,6 +22,7 @@ import triton
 import triton.language as tl
 
 from gankern.ops._backend import triton_interpreter_enabled
+from gankern.ops.triton._host import cdiv
 from gankern.ops.triton.modulated_conv2d_conv import _clip_pow2, dot_precision
 
 
@@ -130,15 +131,15 @@ def modconv_wgrad_triton(
         else:
             # Tensor cores; half-precision tiles 128 x 128 x 64 spill on sm_90.
             block_m, block_n, block_k = _clip_pow2(o, 16, 128), _clip_pow2(c, 16, 128), 32
-        tiles = triton.cdiv(o, block_m) * triton.cdiv(c, block_n) * kh * kw
+        tiles = cdiv(o, block_m) * cdiv(c, block_n) * kh * kw
         sms = torch.cuda.get_device_properties(x.device).multi_processor_count
         # Enough programs for ~4 waves, but keep every chunk at least 8 K-steps long.
-        split = max(1, min(triton.cdiv(4 * sms, tiles), triton.cdiv(k_max, 8 * block_k)))
+        split = max(1, min(cdiv(4 * sms, tiles), cdiv(k_max, 8 * block_k)))
         num_warps = 8 if block_m * block_n >= 64 * 64 else 4
         num_stages = 3
-    k_per_split = triton.cdiv(triton.cdiv(k_max, split), block_k) * block_k
+    k_per_split = cdiv(cdiv(k_max, split), block_k) * block_k
     dw = torch.empty((split, o, c, kh, kw), dtype=torch.float32, device=x.device)
-    grid = (triton.cdiv(o, block_m), triton.cdiv(c, block_n), kh * kw * split)
+    grid = (cdiv(o, block_m), cdiv(c, block_n), kh * kw * split)
     _modconv_wgrad_kernel[grid](
         g, x, pre if pre is not None else x, dw,
         n, c, h, w, o, out_h, out_w, kw, pad_y, pad_x, split, k_per_split,

@@ -26,6 +26,7 @@ import triton
 import triton.language as tl
 
 from gankern.ops._layout import span
+from gankern.ops.triton._host import cdiv, next_power_of_2, prev_power_of_2
 
 
 @triton.jit
@@ -135,10 +136,6 @@ def _upfirdn2d_kernel(
             tl.store(y_base + oy * syh + ox * syw, out, mask=out_ok)
 
 
-def _pow2_floor(v: int) -> int:
-    return 1 << (max(1, v).bit_length() - 1)
-
-
 def _block_sizes(
     c: int, out_h: int, out_w: int, upx: int, upy: int, channels_fastest: bool
 ) -> tuple[int, int, int]:
@@ -147,17 +144,17 @@ def _block_sizes(
     NCHW-like inputs tile one channel's plane (columns are contiguous); channels-last ones
     tile a block of channels (contiguous) times a few pixels.
     """
-    q_h = triton.cdiv(out_h, upy)
-    q_w = triton.cdiv(out_w, upx)
+    q_h = cdiv(out_h, upy)
+    q_w = cdiv(out_w, upx)
     if channels_fastest:
-        block_c = min(triton.next_power_of_2(c), 32)
-        block_qw = min(triton.next_power_of_2(q_w), _pow2_floor(64 // (block_c * upx) or 1))
+        block_c = min(next_power_of_2(c), 32)
+        block_qw = min(next_power_of_2(q_w), prev_power_of_2(64 // (block_c * upx) or 1))
         per_row = block_c * block_qw * upx * upy
-        block_qh = min(triton.next_power_of_2(q_h), _pow2_floor(256 // per_row or 1))
+        block_qh = min(next_power_of_2(q_h), prev_power_of_2(256 // per_row or 1))
     else:
         block_c = 1
-        block_qw = min(triton.next_power_of_2(q_w), _pow2_floor(64 // upx or 1))
-        block_qh = min(triton.next_power_of_2(q_h), _pow2_floor(16 // upy or 1))
+        block_qw = min(next_power_of_2(q_w), prev_power_of_2(64 // upx or 1))
+        block_qh = min(next_power_of_2(q_h), prev_power_of_2(16 // upy or 1))
     return block_c, block_qh, block_qw
 
 
@@ -191,10 +188,10 @@ def upfirdn2d_triton(
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         # The interpreter runs one program at a time in numpy: fewer, wider programs (the
         # kernel is the same for any block shape, it reads addresses from the strides).
-        block_c = max(block_c, min(triton.next_power_of_2(c), 16))
-    n_tiles_w = triton.cdiv(triton.cdiv(out_w, up_x), block_qw)
-    n_tiles_h = triton.cdiv(triton.cdiv(out_h, up_y), block_qh)
-    n_cblocks = triton.cdiv(c, block_c)
+        block_c = max(block_c, min(next_power_of_2(c), 16))
+    n_tiles_w = cdiv(cdiv(out_w, up_x), block_qw)
+    n_tiles_h = cdiv(cdiv(out_h, up_y), block_qh)
+    n_cblocks = cdiv(c, block_c)
     # Offsets are int32 unless a tensor spans more elements than that can address.
     use_int64 = max(span(x), span(y)) >= 2**31
     grid = (n_tiles_w * n_tiles_h * n_cblocks * n,)
@@ -223,8 +220,8 @@ def upfirdn2d_triton(
         DOWNY=down_y,
         FW=fw,
         FH=fh,
-        TAPS_X=triton.cdiv(fw, up_x),
-        TAPS_Y=triton.cdiv(fh, up_y),
+        TAPS_X=cdiv(fw, up_x),
+        TAPS_Y=cdiv(fh, up_y),
         SEPARABLE=separable,
         FLIP=flip_filter,
         INT64=use_int64,
