@@ -179,3 +179,14 @@ def test_generate_argument_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["generate", str(tmp_path), "--seeds", "a-b"])
     assert "expected integers and ranges" in capsys.readouterr().err
+
+
+def test_missing_inception_weights_fail_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GANKERN_CACHE", str(tmp_path / "empty_cache"))
+    monkeypatch.delenv("GANKERN_INCEPTION_WEIGHTS", raising=False)
+    code = main(TRAIN_ARGS + ["--metrics", "fid50k", "--outdir", str(tmp_path / "runs")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "FID Inception weights not found" in err and "never downloads" in err
+    (run,) = (tmp_path / "runs").iterdir()
+    assert not list(run.glob("snapshot-*"))  # stopped before any training or checkpoint

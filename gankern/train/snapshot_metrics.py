@@ -41,6 +41,24 @@ def check_metric_names(names) -> list[str]:
     return out
 
 
+def prepare_snapshot_metrics(names) -> None:
+    """Load (or build) every feature extractor the metrics need, before training starts.
+
+    A missing weights file is then an error at once (with the message saying where to put
+    it), not at the first snapshot. The digits extractor is trained here if not cached.
+    """
+    from gankern.metrics import get_extractor
+
+    extractors = []
+    for name in check_metric_names(names):
+        metric, extractor, _ = SNAPSHOT_METRICS[name]
+        extractors.append(extractor)
+        if metric == "pr" and extractor == "inception":
+            extractors.append("vgg16")  # the standard precision/recall features
+    for extractor in dict.fromkeys(extractors):
+        get_extractor(extractor, device="cpu")
+
+
 def compute_snapshot_metrics(G_ema, dataset, names, opts, ctx: DistributedContext) -> dict:
     """``{label: value}`` of the metrics ``names`` for ``G_ema`` against the training data.
 

@@ -99,6 +99,11 @@ class SnapshotWriter:
         self.labels = labels
         existing = list_snapshots(self.run_dir) if ctx.is_main else []
         self.last_checkpoint: Path | None = existing[-1] if existing else None
+        if ctx.is_main and settings.metrics:
+            from gankern.train.snapshot_metrics import prepare_snapshot_metrics
+
+            prepare_snapshot_metrics(settings.metrics)
+        ctx.barrier()
 
     def samples_and_metrics(self, G_ema, nimg: int, record: dict | None) -> None:
         """The sample grid and (with a tick ``record``) the metrics, added to the record."""
