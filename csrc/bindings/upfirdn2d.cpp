@@ -4,6 +4,7 @@
 // custom op gankern::upfirdn2d (gankern/ops/_upfirdn2d_op.py) allocates it, so that the
 // output's size and memory format are decided in one place for every backend.
 #include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -56,6 +57,11 @@ void upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, at::Tensor& y, int
   TORCH_CHECK(y.dim() == 4 && y.size(0) == x.size(0) && y.size(1) == x.size(1) && y.numel() > 0,
               "gankern_cuda::upfirdn2d: y must be [", x.size(0), ", ", x.size(1),
               ", out_h, out_w], got ", y.sizes());
+  // Each output element is written by exactly one thread: y must not overlap itself or x.
+  TORCH_CHECK(y.is_non_overlapping_and_dense(),
+              "gankern_cuda::upfirdn2d: y must be non-overlapping and dense, got strides ",
+              y.strides());
+  at::assert_no_overlap(y, x);
   TORCH_CHECK(up_x >= 1 && up_y >= 1 && down_x >= 1 && down_y >= 1,
               "gankern_cuda::upfirdn2d: up and down must be >= 1, got up=[", up_x, ", ", up_y,
               "], down=[", down_x, ", ", down_y, "]");
