@@ -99,6 +99,8 @@ def test_layers_on_triton_match_the_reference():
          "upsample_factor must be >= 1, got 0"),
         (lambda: Upsample(gain=float("inf")), ValueError, "gain must be finite"),
         (lambda: Upsample(flip_filter="yes"), TypeError, "flip_filter must be a bool"),
+        (lambda: Blur([1, 2, 1], padding=1, impl="gpu"), ValueError,
+         "impl must be one of .*got 'gpu'"),
     ],
 )
 def test_constructor_errors(build, error, match):

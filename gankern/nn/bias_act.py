@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from gankern.ops import ACTIVATIONS, bias_act
-from gankern.ops._backend import IMPLS
+from gankern.ops._backend import check_impl
 from gankern.ops._checks import check_int, check_number
 
 
@@ -60,9 +60,7 @@ class FusedBiasAct(nn.Module):
         if self.lr_multiplier <= 0:
             raise ValueError(f"lr_multiplier must be > 0, got {self.lr_multiplier}")
         self.dim = check_int("dim", dim)
-        if not isinstance(impl, str) or impl not in IMPLS:
-            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-        self.impl = impl
+        self.impl = check_impl(impl)
         self.bias = nn.Parameter(torch.full([self.num_channels], bias_init))
 
     def effective_bias(self, dtype: torch.dtype | None = None) -> torch.Tensor:

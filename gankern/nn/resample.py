@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from gankern.ops import downsample2d, setup_filter, upfirdn2d, upsample2d
+from gankern.ops._backend import check_impl
 from gankern.ops._checks import check_int, check_number
 from gankern.ops.upfirdn2d import _parse_padding, _parse_scaling
 
@@ -39,7 +40,7 @@ class _Resample(nn.Module):
         if not isinstance(flip_filter, bool):
             raise TypeError(f"flip_filter must be a bool, got {flip_filter!r}")
         self.flip_filter = flip_filter
-        self.impl = impl
+        self.impl = check_impl(impl)
         self.register_buffer("filter", _make_filter(taps, filter_gain), persistent=False)
 
     def _taps(self, x: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,13 @@ class BackendUnavailableError(RuntimeError):
     """An explicitly requested backend cannot run these inputs."""
 
 
+def check_impl(impl) -> str:
+    """``impl`` itself when it is one of :data:`IMPLS`, else a ValueError naming it."""
+    if not isinstance(impl, str) or impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    return impl
+
+
 def triton_interpreter_enabled() -> bool:
     """True when Triton runs kernels on the CPU (``TRITON_INTERPRET=1``)."""
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
@@ -150,8 +157,7 @@ def select_impl(
         inputs: the arguments its ``reason`` functions take.
         device: the device of the inputs (to decide whether a fallback deserves a warning).
     """
-    if not isinstance(impl, str) or impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    check_impl(impl)
     if impl == "auto":
         forced = os.environ.get("GANKERN_IMPL", "").strip()
         if forced and forced != "auto":
