@@ -229,6 +229,14 @@ def test_options_round_trip_and_validation():
         TrainingOptions.from_dict({"batch": 4, "warp_speed": True})
 
 
+def test_augmentation_default_depends_on_the_data():
+    from gankern.train.options import augmentation_mode
+
+    assert augmentation_mode(TrainingOptions()) == "noaug"
+    assert augmentation_mode(TrainingOptions(data="photos.zip")) == "ada"
+    assert augmentation_mode(TrainingOptions(aug="diffaugment")) == "diffaugment"
+
+
 def test_split_batch():
     assert split_batch(32, None, 1) == (32, 1)
     assert split_batch(32, 8, 1) == (8, 4)

@@ -101,7 +101,8 @@ def add_parser(subparsers) -> None:
                    help="images per process per pass (smaller: gradient accumulation)")
     g.add_argument("--gamma", type=_nonneg_float, help="R1 weight")
     g.add_argument("--lr", type=_positive_float, help="learning rate of G and D")
-    g.add_argument("--aug", choices=AUG_MODES, help="augmentation (default ada)")
+    g.add_argument("--aug", choices=AUG_MODES,
+                   help="augmentation (default: ada; noaug on the built-in digits)")
     g.add_argument("--seed", type=_int_at_least(0), help="random seed (default 0)")
     g = p.add_argument_group("length and output")
     g.add_argument("--kimg", type=_positive_float, help="training length in thousands of images")

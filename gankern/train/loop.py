@@ -28,7 +28,7 @@ from gankern.train.networks import (
     resolve_config,
     resolve_precision,
 )
-from gankern.train.options import TrainingOptions, check_options
+from gankern.train.options import TrainingOptions, augmentation_mode, check_options
 from gankern.train.phases import make_phases, run_phase
 from gankern.train.rng import make_generator, seed_global_rngs
 from gankern.train.settings import resolve_settings
@@ -47,16 +47,17 @@ class NonFiniteTrainingError(RuntimeError):
 
 def build_augmentation(opts: TrainingOptions, device: torch.device):
     """``(augment_fn, augment_pipe, ada_controller)`` for ``opts.aug`` (None where unused)."""
-    if opts.aug == "noaug":
+    mode = augmentation_mode(opts)
+    if mode == "noaug":
         return None, None, None
     try:
         from gankern.train import augment
     except ImportError as exc:
         raise ValueError(
-            f"aug={opts.aug!r} needs gankern.train.augment, which is not available ({exc}); "
+            f"aug={mode!r} needs gankern.train.augment, which is not available ({exc}); "
             "use aug='noaug'"
         ) from exc
-    if opts.aug == "diffaugment":
+    if mode == "diffaugment":
         policy = opts.diffaugment
         return (lambda x: augment.diff_augment(x, policy)), None, None
     pipe = augment.AugmentPipe(opts.augpipe, impl=opts.impl).to(device)

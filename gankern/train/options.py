@@ -92,9 +92,10 @@ class TrainingOptions:
     (None: the configuration's; 0 disables the ramp-up)."""
 
     # --- Augmentation -------------------------------------------------------------------
-    aug: str = "ada"
+    aug: str | None = None
     """Discriminator augmentation: "ada" (adaptive, StyleGAN2-ADA), "diffaugment"
-    (DiffAugment's fixed policy) or "noaug"."""
+    (DiffAugment's fixed policy) or "noaug" (None: "ada", except "noaug" on the built-in
+    digits, where D does not overfit within the default run and ADA would only cost time)."""
     augpipe: str = "bgc"
     """ADA pipeline preset (blit, geom, color, bg, bgc, bgcf, bgcfn, bgcfnc)."""
     ada_target: float = 0.6
@@ -222,7 +223,8 @@ def check_options(o: TrainingOptions) -> None:
     _check_float("style_mixing", o.style_mixing, 0, 1, allow_none=True)
     _check_float("ema_kimg", o.ema_kimg, 0, allow_none=True)
     _check_float("ema_rampup", o.ema_rampup, 0, allow_none=True)
-    _check_choice("aug", o.aug, AUG_MODES)
+    if o.aug is not None:
+        _check_choice("aug", o.aug, AUG_MODES)
     _check_float("ada_target", o.ada_target, 0, 1, strict_min=True)
     _check_int("ada_interval", o.ada_interval, 1)
     _check_float("ada_kimg", o.ada_kimg, 0, strict_min=True)
@@ -240,6 +242,13 @@ def check_options(o: TrainingOptions) -> None:
     _check_int("max_nonfinite_steps", o.max_nonfinite_steps, 1)
     if not isinstance(o.extra, dict):
         raise TypeError(f"extra must be a dict, got {type(o.extra).__name__}")
+
+
+def augmentation_mode(o: TrainingOptions) -> str:
+    """``o.aug``, or its default: ``noaug`` on the built-in digits, ``ada`` otherwise."""
+    if o.aug is not None:
+        return o.aug
+    return "noaug" if o.data == "builtin:digits" else "ada"
 
 
 def split_batch(batch: int, batch_gpu: int | None, world_size: int) -> tuple[int, int]:
