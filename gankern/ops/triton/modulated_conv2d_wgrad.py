@@ -127,15 +127,17 @@ def modconv_wgrad_triton(
         if x.dtype == torch.float32 and dot_precision(x.dtype) == "ieee":
             # Full float32 products on the FMA units: 128-wide tiles spill on sm_90 (see
             # tests/test_triton_sm90_compile.py, which compiles these configurations).
+            # 8 warps whatever the tile: with 4, even 32 x 16 tiles spill.
             block_m, block_n, block_k = _clip_pow2(o, 16, 64), _clip_pow2(c, 16, 64), 16
+            num_warps = 8
         else:
             # Tensor cores; half-precision tiles 128 x 128 x 64 spill on sm_90.
             block_m, block_n, block_k = _clip_pow2(o, 16, 128), _clip_pow2(c, 16, 128), 32
+            num_warps = 8 if block_m * block_n >= 64 * 64 else 4
         tiles = cdiv(o, block_m) * cdiv(c, block_n) * kh * kw
         sms = torch.cuda.get_device_properties(x.device).multi_processor_count
         # Enough programs for ~4 waves, but keep every chunk at least 8 K-steps long.
         split = max(1, min(cdiv(4 * sms, tiles), cdiv(k_max, 8 * block_k)))
-        num_warps = 8 if block_m * block_n >= 64 * 64 else 4
         num_stages = 3
     k_per_split = cdiv(cdiv(k_max, split), block_k) * block_k
     dw = torch.empty((split, o, c, kh, kw), dtype=torch.float32, device=x.device)

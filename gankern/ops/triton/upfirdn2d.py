@@ -195,6 +195,9 @@ def upfirdn2d_triton(
     # Offsets are int32 unless a tensor spans more elements than that can address.
     use_int64 = max(span(x), span(y)) >= 2**31
     grid = (n_tiles_w * n_tiles_h * n_cblocks * n,)
+    # 8 warps for tiles of 512 outputs or more: with 4, ptxas spills registers on sm_90
+    # (12-tap filters, and 4x4 ones in half precision).
+    tile = block_c * block_qh * block_qw * up_x * up_y
     _upfirdn2d_kernel[grid](
         x,
         f,
@@ -228,6 +231,6 @@ def upfirdn2d_triton(
         BLOCK_C=block_c,
         BLOCK_QH=block_qh,
         BLOCK_QW=block_qw,
-        num_warps=4,
+        num_warps=8 if tile >= 512 else 4,
     )
     return y
