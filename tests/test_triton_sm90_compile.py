@@ -93,9 +93,12 @@ def launch_modulated_conv2d():
     for act in ACTIVATIONS:
         _modconv(2, 64, 64, 4, 3, torch.float32, up=2, act=act, clamp=1.0)
     # TF32 channels_last ToRGB-like: 1x1, 3 outputs, no demodulation or noise, up by 2.
+    tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = True
-    _modconv(2, 32, 3, 4, 1, torch.float32, up=2, fmt=CL, demodulate=False, noise=False)
-    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        _modconv(2, 32, 3, 4, 1, torch.float32, up=2, fmt=CL, demodulate=False, noise=False)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 def launch_all():

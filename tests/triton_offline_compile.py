@@ -13,7 +13,13 @@ specialization (an integer equal to 1 becomes a constant, 16-aligned pointers an
 of 16 are marked), the launch's constexprs and options (``num_warps``, ``num_stages``), the
 sm_90 target. So the variants come from the code that launches the kernels, not from a copy
 of its configuration. Each distinct specialization is compiled once, through Triton's front
-end and ptxas, and the cubin's resources are read back with ``cuobjdump -res-usage``.
+end and ptxas. The shared memory comes from the compiled metadata (``shared``, what the
+launcher requests); Triton fills ``n_regs`` and ``n_spills`` only when it loads the cubin on
+a device, so registers and local memory (spills: Triton kernels allocate no other local
+memory) are read from the cubin with ``cuobjdump -res-usage``, as the driver would report.
+
+ptxas decides the spills, and its versions differ (Triton 3.6 ships ptxas 12.8, Triton 3.9
+ptxas 13.4): the launchers' configurations were chosen to compile without spills under both.
 
 While the driver runs, the ops see CPU tensors as Triton-capable (``GANKERN_IMPL=triton``,
 the Triton availability checks of :data:`gankern.ops.OP_BACKENDS` answer "available") and
