@@ -133,6 +133,10 @@ def run_phase(
     extras = torch.zeros([2], device=device)
     pl_per_slice = max(s.batch_gpu // s.pl_batch_shrink, 1)
     logits_out, stats = [], []
+
+    def keep(slice_stats: dict) -> None:
+        stats.extend((name, values.detach()) for name, values in slice_stats.items())
+
     for round_idx in range(s.rounds):
         slice_idx = ctx.rank + ctx.world_size * round_idx
         seed_global_rngs(seed, SLICE_STREAM, step, phase_index, slice_idx)
@@ -143,14 +147,14 @@ def run_phase(
             if phase.main:
                 g_loss, g_stats = loss.generator_main(z, c)
                 terms.append(g_loss.sum() / s.batch)
-                stats += g_stats.items()
+                keep(g_stats)
             if phase.reg:
                 penalty, lengths, pl_stats = loss.generator_path_length(
                     z[:pl_per_slice], c[:pl_per_slice]
                 )
                 terms.append(penalty.sum() * (phase.reg_gain / (pl_per_slice * s.num_slices)))
                 extras[1] += lengths.sum()
-                stats += pl_stats.items()
+                keep(pl_stats)
         else:
             if phase.main:
                 d_loss, r1, logits, d_stats = loss.discriminator_main(
@@ -163,7 +167,7 @@ def run_phase(
             else:
                 r1, _, d_stats = loss.discriminator_r1(real[round_idx], real_c[round_idx])
                 terms.append(r1.sum() * (phase.reg_gain / s.batch))
-            stats += d_stats.items()
+            keep(d_stats)
         objective = torch.stack(terms).sum()
         objective.backward()
         extras[0] += objective.detach()
