@@ -91,6 +91,14 @@ def _grad_layout(dy, x, y, act, clamp):
     return dy
 
 
+def _in_grad_layout(dy, x, y, act, clamp):
+    """The dense layout a gradient op walks, and the saved ``x``/``y`` it reads, in it."""
+    layout = dense(_grad_layout(dy, x, y, act, clamp))
+    xr = like(x, layout) if reads_x(act) else None
+    yr = like(y, layout) if reads_y(act, clamp) else None
+    return layout, xr, yr
+
+
 def _sum_except(t: torch.Tensor, dim: int) -> torch.Tensor:
     return t.sum([i for i in range(t.ndim) if i != dim])
 
@@ -135,9 +143,7 @@ def bias_act_grad_op(
     backend: str,
 ) -> torch.Tensor:
     """``dy * gain * f'(x + b)``, zero where the forward output ``y`` was clamped."""
-    layout = dense(_grad_layout(dy, x, y, act, clamp))
-    xr = like(x, layout) if reads_x(act) else None
-    yr = like(y, layout) if reads_y(act, clamp) else None
+    layout, xr, yr = _in_grad_layout(dy, x, y, act, clamp)
     return _elementwise(
         backend, like(dy, layout), b, xr, yr, None, MODE_GRAD, dim, act, alpha, gain, clamp
     )
@@ -163,9 +169,7 @@ def bias_act_grad2_op(
     backend: str,
 ) -> torch.Tensor:
     """``d_dx * dy * gain * f''(x + b)``, zero where the forward output was clamped."""
-    layout = dense(_grad_layout(dy, x, y, act, clamp))
-    xr = like(x, layout) if reads_x(act) else None
-    yr = like(y, layout) if reads_y(act, clamp) else None
+    layout, xr, yr = _in_grad_layout(dy, x, y, act, clamp)
     return _elementwise(
         backend, like(d_dx, layout), b, xr, yr, like(dy, layout),
         MODE_GRAD2, dim, act, alpha, gain, clamp,
