@@ -110,7 +110,7 @@ def test_xflip_and_max_size(tmp_path):
     names = [f"im{i}.png" for i in range(8)]
     _write_set(tmp_path, images, names=names)
     ds = ImageFolderDataset(tmp_path, xflip=True)
-    assert len(ds) == 16
+    assert len(ds) == 16 and ds.num_images == 8
     for i in range(8):
         np.testing.assert_array_equal(ds[i][0], chw(images[i]))
         np.testing.assert_array_equal(ds[8 + i][0], chw(images[i][:, ::-1]))
@@ -121,7 +121,8 @@ def test_xflip_and_max_size(tmp_path):
     assert len(sub) == 3 and got == [bytes(again[i][0]) for i in range(3)]
     originals = [bytes(chw(im)) for im in images]
     assert len(set(got)) == 3 and set(got) <= set(originals)
-    assert len(ImageFolderDataset(tmp_path, max_size=3, xflip=True)) == 6
+    flipped_subset = ImageFolderDataset(tmp_path, max_size=3, xflip=True)
+    assert len(flipped_subset) == 6 and flipped_subset.num_images == 3
     assert len(ImageFolderDataset(tmp_path, max_size=100)) == 8
 
 

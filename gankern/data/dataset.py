@@ -178,6 +178,11 @@ class ImageDataset(torch.utils.data.Dataset):
         return self._name
 
     @property
+    def num_images(self) -> int:
+        """The number of distinct images: ``len`` without the x-flipped copies."""
+        return int(np.count_nonzero(~self._xflip))
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         """[C, H, W] of every image."""
         return self._raw_shape[1:]

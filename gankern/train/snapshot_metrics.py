@@ -75,7 +75,8 @@ def compute_snapshot_metrics(G_ema, dataset, names, opts, ctx: DistributedContex
         groups.setdefault((extractor, num_fake), []).append(metric)
     results = {}
     for (extractor, num_fake), metrics in groups.items():
-        kid_subset = min(1000, num_fake, len(dataset))
+        # KID subsets draw real images without repetition: x-flipped copies don't count.
+        kid_subset = min(1000, num_fake, dataset.num_images)
         values = compute_metrics(
             metrics, real=opts.data, fake=G_ema, num_fake=num_fake, extractor=extractor,
             device=ctx.device, seed=opts.seed, kid_subset_size=kid_subset,
