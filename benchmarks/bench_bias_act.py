@@ -21,9 +21,9 @@ import torch
 from benchmarks.harness import (
     BenchCase,
     Config,
-    Provider,
     Target,
     Variant,
+    backend_and_ref_providers,
     register,
     tensor_bytes,
     to_layout,
@@ -86,12 +86,7 @@ CASE = register(
         description="bias + lrelu (StyleGAN2) on [N, C, H, W] activations",
         variants=variants,
         make_inputs=make_inputs,
-        providers=[
-            Provider("gankern_cuda", "gankern", _provider("cuda"), backend="cuda"),
-            Provider("gankern_triton", "gankern", _provider("triton"), backend="triton"),
-            Provider("ref", "ref", _provider("ref")),
-            Provider("compile_ref", "compile", _provider("ref")),
-        ],
+        providers=backend_and_ref_providers(_provider),
         bytes_moved=bytes_moved,
         targets=[
             Target(

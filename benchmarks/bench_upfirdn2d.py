@@ -23,9 +23,9 @@ import torch
 from benchmarks.harness import (
     BenchCase,
     Config,
-    Provider,
     Target,
     Variant,
+    backend_and_ref_providers,
     register,
     tensor_bytes,
     to_layout,
@@ -92,12 +92,7 @@ CASE = register(
         description="2x up / 2x down with the 4-tap [1, 3, 3, 1] filter (StyleGAN2)",
         variants=variants,
         make_inputs=make_inputs,
-        providers=[
-            Provider("gankern_cuda", "gankern", _provider("cuda"), backend="cuda"),
-            Provider("gankern_triton", "gankern", _provider("triton"), backend="triton"),
-            Provider("ref", "ref", _provider("ref")),
-            Provider("compile_ref", "compile", _provider("ref")),
-        ],
+        providers=backend_and_ref_providers(_provider),
         bytes_moved=bytes_moved,
         targets=[
             Target(

@@ -211,6 +211,19 @@ def to_layout(x: torch.Tensor, layout: str) -> torch.Tensor:
     raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
 
+def backend_and_ref_providers(provider: Callable[[str], Callable]) -> list[Provider]:
+    """gankern's CUDA and Triton backends, ref eager and torch.compile(ref).
+
+    ``provider(impl)`` returns the ``build`` of the provider that calls the op with ``impl``.
+    """
+    return [
+        Provider("gankern_cuda", "gankern", provider("cuda"), backend="cuda"),
+        Provider("gankern_triton", "gankern", provider("triton"), backend="triton"),
+        Provider("ref", "ref", provider("ref")),
+        Provider("compile_ref", "compile", provider("ref")),
+    ]
+
+
 def tensor_bytes(shape: Sequence[int], dtype: torch.dtype) -> int:
     """Bytes of a dense tensor of ``shape`` and ``dtype``."""
     return math.prod(shape) * torch.empty((), dtype=dtype).element_size()
