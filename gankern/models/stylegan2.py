@@ -54,16 +54,6 @@ def fp16_min_resolution(img_resolution: int, num_fp16_res: int) -> int:
     return max(2 ** (int(math.log2(img_resolution)) + 1 - num_fp16_res), 8)
 
 
-def _block_dtype(
-    use_fp16: bool, half_dtype: torch.dtype, force_fp32: bool, device, full_dtype: torch.dtype
-) -> torch.dtype:
-    """The compute dtype of a block: half precision, or the parameters' (float32) dtype."""
-    # float16 runs on GPUs only (CPU kernels are slow or missing), bfloat16 also on CPUs.
-    if use_fp16 and not force_fp32 and (device.type == "cuda" or half_dtype == torch.bfloat16):
-        return half_dtype
-    return full_dtype
-
-
 class _NetworkSettings:
     """``set_half_dtype`` and ``set_impl`` for the whole network."""
 
@@ -80,11 +70,49 @@ class _NetworkSettings:
         return set_impl(self, impl)
 
 
+class _Block(nn.Module):
+    """What synthesis and discriminator blocks share: precision, layout, backend, FIR filter."""
+
+    def _init_block(
+        self, resolution, img_channels, architecture, resample_filter, use_fp16,
+        fp16_channels_last, half_dtype, impl,
+    ) -> None:  # fmt: skip
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.architecture = check_choice("architecture", architecture, ARCHITECTURES)
+        self.use_fp16 = use_fp16
+        self.channels_last = use_fp16 and fp16_channels_last
+        self.half_dtype = check_half_dtype(half_dtype)
+        self.impl = impl
+        self.register_buffer(
+            "resample_filter", setup_filter(check_filter_taps(resample_filter)), persistent=False
+        )
+
+    def _compute_format(
+        self, force_fp32: bool, device, full_dtype: torch.dtype
+    ) -> tuple[torch.dtype, torch.memory_format]:
+        """The compute dtype (half precision, or the parameters' ``full_dtype``) and the memory
+        format (channels_last only in half precision) of the block."""
+        # float16 runs on GPUs only (CPU kernels are slow or missing), bfloat16 also on CPUs.
+        dtype = full_dtype
+        if self.use_fp16 and not force_fp32:
+            if device.type == "cuda" or self.half_dtype == torch.bfloat16:
+                dtype = self.half_dtype
+        channels_last = self.channels_last and dtype != full_dtype
+        return dtype, torch.channels_last if channels_last else torch.contiguous_format
+
+    def extra_repr(self) -> str:
+        return (
+            f"resolution={self.resolution}, architecture={self.architecture}, "
+            f"use_fp16={self.use_fp16}"
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # Generator
 
 
-class SynthesisBlock(nn.Module):
+class SynthesisBlock(_Block):
     """One resolution of the synthesis network: (const or 2x up conv) + conv + ToRGB.
 
     Args:
@@ -126,17 +154,11 @@ class SynthesisBlock(nn.Module):
         super().__init__()
         self.in_channels = in_channels
         self.w_dim = w_dim
-        self.resolution = resolution
-        self.img_channels = img_channels
         self.is_last = is_last
-        self.architecture = check_choice("architecture", architecture, ARCHITECTURES)
-        self.use_fp16 = use_fp16
-        self.channels_last = use_fp16 and fp16_channels_last
-        self.half_dtype = check_half_dtype(half_dtype)
-        self.impl = impl
-        self.register_buffer(
-            "resample_filter", setup_filter(check_filter_taps(resample_filter)), persistent=False
-        )
+        self._init_block(
+            resolution, img_channels, architecture, resample_filter, use_fp16,
+            fp16_channels_last, half_dtype, impl,
+        )  # fmt: skip
         self.num_conv = 0
         self.num_torgb = 0
         common = dict(
@@ -195,9 +217,7 @@ class SynthesisBlock(nn.Module):
         """``ws``: ``[N, num_conv + num_torgb, w_dim]``; returns the features and the image."""
         w_iter = iter(ws.unbind(dim=1))
         full_dtype = self.conv1.weight.dtype
-        dtype = _block_dtype(self.use_fp16, self.half_dtype, force_fp32, ws.device, full_dtype)
-        channels_last = self.channels_last and dtype != full_dtype
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        dtype, memory_format = self._compute_format(force_fp32, ws.device, full_dtype)
         if fused_modconv is None:
             # StyleGAN2-ADA's heuristic: grouped convs for inference, except in half precision
             # with a batch (where the shared-weight formulation is faster).
@@ -229,12 +249,6 @@ class SynthesisBlock(nn.Module):
             y = y.to(dtype=full_dtype, memory_format=torch.contiguous_format)
             img = img + y if img is not None else y
         return x, img
-
-    def extra_repr(self) -> str:
-        return (
-            f"resolution={self.resolution}, architecture={self.architecture}, "
-            f"use_fp16={self.use_fp16}"
-        )
 
 
 class SynthesisNetwork(_NetworkSettings, nn.Module):
@@ -450,7 +464,7 @@ def mapping_with_mixing(
 # Discriminator
 
 
-class DiscriminatorBlock(nn.Module):
+class DiscriminatorBlock(_Block):
     """One resolution of the discriminator: (FromRGB) + conv + 2x down conv (+ residual).
 
     Args:
@@ -495,17 +509,11 @@ class DiscriminatorBlock(nn.Module):
                 f"in_channels must be 0 or tmp_channels={tmp_channels}, got {in_channels}"
             )
         self.in_channels = in_channels
-        self.resolution = resolution
-        self.img_channels = img_channels
         self.first_layer_idx = first_layer_idx
-        self.architecture = check_choice("architecture", architecture, ARCHITECTURES)
-        self.use_fp16 = use_fp16
-        self.channels_last = use_fp16 and fp16_channels_last
-        self.half_dtype = check_half_dtype(half_dtype)
-        self.impl = impl
-        self.register_buffer(
-            "resample_filter", setup_filter(check_filter_taps(resample_filter)), persistent=False
-        )
+        self._init_block(
+            resolution, img_channels, architecture, resample_filter, use_fp16,
+            fp16_channels_last, half_dtype, impl,
+        )  # fmt: skip
         self.num_layers = 0
 
         def trainable() -> bool:
@@ -553,9 +561,7 @@ class DiscriminatorBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         device = (x if x is not None else img).device
         full_dtype = self.conv0.weight.dtype
-        dtype = _block_dtype(self.use_fp16, self.half_dtype, force_fp32, device, full_dtype)
-        channels_last = self.channels_last and dtype != full_dtype
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        dtype, memory_format = self._compute_format(force_fp32, device, full_dtype)
 
         if x is not None:
             x = x.to(dtype=dtype, memory_format=memory_format)
@@ -578,12 +584,6 @@ class DiscriminatorBlock(nn.Module):
             x = self.conv0(x)
             x = self.conv1(x)
         return x, img
-
-    def extra_repr(self) -> str:
-        return (
-            f"resolution={self.resolution}, architecture={self.architecture}, "
-            f"use_fp16={self.use_fp16}"
-        )
 
 
 class DiscriminatorEpilogue(nn.Module):
