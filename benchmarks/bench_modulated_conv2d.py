@@ -171,7 +171,7 @@ def _r1_provider(impl: str):
             channel_base=config.params["channel_base"], channel_max=config.params["channel_max"],
             num_fp16_res=4 if half else 0, fp16_channels_last=config.layout == "channels_last",
         )
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = config.device
         torch.manual_seed(0)
         D = d_config.build(impl=impl).to(device).train()
         if half:
