@@ -46,6 +46,24 @@ GANKERN_HD int input_extent(int tile, int up, int down, int taps) {
 }
 
 // Correlation tap (ty, tx): the filter flipped unless flip_filter, times the gain.
+// Splits a linear index over a block of `channels` x `height` x `width` values into (c, x, y),
+// in the order the block is stored: channel fastest for channels_last, x fastest otherwise.
+template <bool CL>
+GANKERN_HD void split_block_index(int idx, int channels, int width, int height, int& c, int& x,
+                                  int& y) {
+  if (CL) {
+    c = idx % channels;
+    const int r = idx / channels;
+    x = r % width;
+    y = r / width;
+  } else {
+    x = idx % width;
+    const int r = idx / width;
+    y = r % height;
+    c = r / height;
+  }
+}
+
 GANKERN_HD float correlation_tap(const Params& p, int ty, int tx) {
   const int fy = p.flip_filter ? ty : p.fh - 1 - ty;
   const int fx = p.flip_filter ? tx : p.fw - 1 - tx;
@@ -117,17 +135,7 @@ struct TiledBlock {
     for (int idx = tid; idx < total; idx += kThreads) {
       // The window is stored in the order threads read it, so idx is also the smem index.
       int c, col, row;
-      if (CL) {
-        c = idx % CB;
-        const int r = idx / CB;
-        col = r % in_tw;
-        row = r / in_tw;
-      } else {
-        col = idx % in_tw;
-        const int r = idx / in_tw;
-        row = r % in_th;
-        c = r / in_th;
-      }
+      split_block_index<CL>(idx, CB, in_tw, in_th, c, col, row);
       const int gc = c0 + c, gx = ix0 + col, gy = iy0 + row;
       float v = 0.f;
       if (gc < p.c && gx >= 0 && gx < p.in_w && gy >= 0 && gy < p.in_h)
@@ -181,17 +189,7 @@ struct TiledBlock {
     T* y = static_cast<T*>(p.y) + int64_t(n) * p.sy[0];
     for (int idx = tid; idx < CB * kMicroY * kMicroX; idx += kThreads) {
       int c, mx, my;
-      if (CL) {
-        c = idx % CB;
-        const int r = idx / CB;
-        mx = r % kMicroX;
-        my = r / kMicroX;
-      } else {
-        mx = idx % kMicroX;
-        const int r = idx / kMicroX;
-        my = r % kMicroY;
-        c = r / kMicroY;
-      }
+      split_block_index<CL>(idx, CB, kMicroX, kMicroY, c, mx, my);
       const int gc = c0 + c, ox_b = ox0 + mx * RX, oy_b = oy0 + my * RY;
       if (gc >= p.c || ox_b >= p.out_w || oy_b >= p.out_h) continue;
       // Window position of the micro-tile's input (o_b * DOWN is a multiple of UP).
@@ -251,17 +249,7 @@ struct TiledBlock {
     const int taps_y = (fh + up_y - 1) / up_y;
     for (int idx = tid; idx < CB * TH * TW; idx += kThreads) {
       int c, lx, ly;
-      if (CL) {
-        c = idx % CB;
-        const int r = idx / CB;
-        lx = r % TW;
-        ly = r / TW;
-      } else {
-        lx = idx % TW;
-        const int r = idx / TW;
-        ly = r % TH;
-        c = r / TH;
-      }
+      split_block_index<CL>(idx, CB, TW, TH, c, lx, ly);
       const int gc = c0 + c, ox = ox0 + lx, oy = oy0 + ly;
       if (gc >= p.c || ox >= p.out_w || oy >= p.out_h) continue;
       // First contributing tap and the window position of the input sample it reads.
