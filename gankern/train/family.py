@@ -40,6 +40,22 @@ from gankern.train.visuals import class_sorted_latents
 DATA_KINDS = ("images", "paired", "unpaired")
 
 
+def option(default, help: str, choices: tuple | None = None):
+    """A field of a family's options dataclass: its default (the paper's value), the help
+    text ``gankern train --model NAME --help`` shows, and its allowed values."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+def check_option_choices(options) -> None:
+    """Raise a ``ValueError`` for an options-dataclass field outside its ``choices``."""
+    for f in dataclasses.fields(options):
+        choices = f.metadata.get("choices")
+        value = getattr(options, f.name)
+        if choices and value not in choices:
+            raise ValueError(f"{f.name} must be one of {', '.join(map(str, choices))}, "
+                             f"got {value!r}")
+
+
 @dataclass(frozen=True)
 class DataInfo:
     """What the trainer tells a family about its training data.
@@ -189,6 +205,7 @@ class GANFamily:
         name: the ``--model`` name.
         title: one line for ``--help`` and the README (``"DCGAN (Radford et al. 2016)"``).
         data_kind: the data it trains on (``images``, ``paired``, ``unpaired``).
+        default_data: the built-in dataset it trains on when ``--data`` is not given.
         options_type: dataclass of the family's own options (``--model NAME --help`` lists
             them; defaults are the paper's), or None.
         knobs: the :class:`TrainingOptions` hyperparameter fields it uses (listed by
@@ -205,6 +222,7 @@ class GANFamily:
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
     data_kind: ClassVar[str] = "images"
+    default_data: ClassVar[str] = "builtin:digits"
     options_type: ClassVar[type | None] = None
     knobs: ClassVar[tuple[str, ...]] = ()
     players: ClassVar[Mapping[str, tuple[str, ...]]] = {"G": ("G",), "D": ("D",)}
@@ -237,7 +255,15 @@ class GANFamily:
         if unknown:
             raise ValueError(f"unknown options {unknown} for model {cls.name!r}; its options "
                              f"are {sorted(names)}")
-        return cls.options_type(**values)
+        options = cls.options_type(**values)
+        check_option_choices(options)
+        return options
+
+    @classmethod
+    def help_data(cls) -> DataInfo:
+        """The data ``gankern train --help`` shows defaults for: the family's built-in data."""
+        return DataInfo(name=cls.default_data, kind=cls.data_kind, resolution=32, channels=1,
+                        channels_b=None if cls.data_kind == "images" else 1)
 
     @classmethod
     def config_names(cls) -> tuple[str, ...]:

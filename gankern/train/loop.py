@@ -11,6 +11,7 @@ family (:mod:`gankern.train.families`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ import torch
 from gankern.data import infinite_loader, open_dataset
 from gankern.train.checkpoint import load_checkpoint, resolve_resume_path
 from gankern.train.distributed import DistributedContext, init_distributed
+from gankern.train.families import get_family
 from gankern.train.options import TrainingOptions, check_options
 from gankern.train.run import (
     INIT_STREAM,
@@ -65,6 +67,8 @@ def training_loop(
         NonFiniteTrainingError: ``max_nonfinite_steps`` consecutive skipped steps in a phase.
     """
     check_options(opts)
+    if opts.data is None:  # the model family's built-in dataset
+        opts = dataclasses.replace(opts, data=get_family(opts.model).default_data)
     ctx = ctx or init_distributed(opts.device)
     device = ctx.device
     torch.backends.cuda.matmul.allow_tf32 = opts.tf32

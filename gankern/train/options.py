@@ -34,9 +34,10 @@ class TrainingOptions:
     """Everything that defines a training run (saved in every checkpoint)."""
 
     # --- Data ---------------------------------------------------------------------------
-    data: str = "builtin:digits"
-    """Training images: a folder or .zip of PNG/JPEG (see ``gankern dataset``), or a built-in
-    dataset (``builtin:digits``: scikit-learn's handwritten digits, no download)."""
+    data: str | None = None
+    """Training data: a folder or .zip of PNG/JPEG (see ``gankern dataset``), or a built-in
+    dataset (``builtin:digits``: scikit-learn's handwritten digits, no download). None: the
+    model family's built-in dataset (the digits for the image models)."""
     resolution: int | None = None
     """Image size of a built-in dataset (None: its default, 32 for the digits); for folders
     and zips, a check that the images have this size."""
@@ -240,7 +241,7 @@ def _check_float(name, value, min_value=None, max_value=None, allow_none=False, 
 
 def check_options(o: TrainingOptions) -> None:
     """Validate every field; raises TypeError/ValueError naming the option."""
-    if not isinstance(o.data, str) or not o.data:
+    if o.data is not None and (not isinstance(o.data, str) or not o.data):
         raise TypeError(f"data must be a path or builtin:NAME, got {o.data!r}")
     for name in ("cond", "mirror", "channels_last", "tf32", "tensorboard"):
         if not isinstance(getattr(o, name), bool):
@@ -309,10 +310,10 @@ def check_options(o: TrainingOptions) -> None:
 
 
 def augmentation_mode(o: TrainingOptions) -> str:
-    """``o.aug``, or its default: ``noaug`` on the built-in digits, ``ada`` otherwise."""
+    """``o.aug``, or its default: ``noaug`` on the built-in datasets, ``ada`` otherwise."""
     if o.aug is not None:
         return o.aug
-    return "noaug" if o.data == "builtin:digits" else "ada"
+    return "noaug" if o.data is None or o.data.startswith("builtin:") else "ada"
 
 
 def split_batch(batch: int, batch_gpu: int | None, world_size: int) -> tuple[int, int]:
