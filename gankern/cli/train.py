@@ -100,10 +100,11 @@ _FIELD_OF = {"tick": "kimg_per_tick", "workers": "num_workers", "skip_bad_files"
 # Hyperparameter options (TrainingOptions fields, shown when the model uses them):
 # name -> (flag, type, metavar/choices, help).
 _KNOB_ARGS = {
-    "optimizer": ("--optimizer", str, ("adam", "rmsprop"), "optimizer of G and D"),
+    "optimizer": ("--optimizer", str, ("adam", "rmsprop", "sgd"), "optimizer of G and D"),
     "glr": ("--glr", _positive_float, None, "generator learning rate"),
     "dlr": ("--dlr", _positive_float, None, "discriminator learning rate"),
-    "betas": ("--betas", _betas, None, "Adam betas (RMSprop: alpha is the second), e.g. 0,0.9"),
+    "betas": ("--betas", _betas, None,
+              "Adam betas, e.g. 0,0.9 (RMSprop: alpha is the second; SGD: momentum the first)"),
     "n_critic": ("--n-critic", _int_at_least(1), None, "D steps per G step"),
     "lr_schedule": ("--lr-schedule", str, ("constant", "linear"),
                     "learning rates constant, or falling linearly to 0 at the end"),

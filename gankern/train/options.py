@@ -18,7 +18,7 @@ AUG_MODES = ("ada", "diffaugment", "noaug")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DEVICES = ("auto", "cuda", "cpu")
 ON_BAD_FILE = ("raise", "skip")
-OPTIMIZERS = ("adam", "rmsprop")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "linear")
 # The hyperparameters a model family may use (None: its configuration's recommendation);
 # a family lists the ones it uses in GANFamily.knobs.
@@ -86,14 +86,14 @@ class TrainingOptions:
 
     # --- Optimization (None: the configuration's recommendation) ------------------------
     optimizer: str | None = None
-    """adam or rmsprop (the same kind for G and D)."""
+    """adam, rmsprop or sgd (the same kind for G and D)."""
     glr: float | None = None
     """Generator learning rate."""
     dlr: float | None = None
     """Discriminator learning rate (a different one from G's: two time-scale updates)."""
     betas: tuple[float, float] | None = None
     """Adam betas (before the lazy-regularization adjustment); RMSprop uses the second as
-    its smoothing constant alpha."""
+    its smoothing constant alpha, SGD the first as its momentum."""
     n_critic: int | None = None
     """Discriminator steps per generator step: each step trains D on a new batch of reals,
     and G every ``n_critic``-th step."""

@@ -56,7 +56,9 @@ def _make_optimizer(kind: str, params, lr: float, betas, eps: float) -> torch.op
         return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps)
     if kind == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=float(betas[1]), eps=eps)
-    raise ValueError(f"optimizer must be adam or rmsprop, got {kind!r}")
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=float(betas[0]))
+    raise ValueError(f"optimizer must be adam, rmsprop or sgd, got {kind!r}")
 
 
 def _player_phases(player, params, kind, lr, betas, eps, interval, active, g_every, g_offset):
@@ -64,7 +66,7 @@ def _player_phases(player, params, kind, lr, betas, eps, interval, active, g_eve
     if active and interval > 0:
         if kind == "adam":
             lr, betas = lazy_adam_hyperparameters(lr, betas, interval)
-        else:  # RMSprop has no first moment: only the learning rate is rescaled
+        else:  # only the learning rate is rescaled for RMSprop and SGD
             lr = lr * interval / (interval + 1)
         opt = _make_optimizer(kind, params, lr, betas, eps)
         return opt, [
