@@ -349,6 +349,18 @@ class GANFamily:
     sampling_kwargs: ClassVar[Mapping[str, Any]] = {}  # G's keyword arguments for grids
     metric_kwargs: ClassVar[Mapping[str, Any]] = {}  # ... and for metrics
 
+    style_based: ClassVar[bool] = False  # G.mapping / G.synthesis (mixing, w-space walks)
+
+    @classmethod
+    def sample(cls, G: nn.Module, z: torch.Tensor, c: torch.Tensor, *,
+               truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+               noise_mode: str = "const") -> torch.Tensor:
+        """Images of a trained generator (``gankern generate``): ``G(z, c)``, with the
+        truncation trick and noise mode where the model has them (an error otherwise)."""
+        if truncation_psi != 1 or truncation_cutoff is not None:
+            raise ValueError(f"model {cls.name!r} has no truncation trick (--trunc)")
+        return G(z, c)
+
     def grid_inputs(self, cols: int, rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed latents and labels of the snapshot grid: one class per row (cycled) for a
         conditional generator, so the grid is sorted by class."""

@@ -115,9 +115,16 @@ class StyleGAN2Family(NoiseToImageFamily):
         "pl_weight", "pl_interval", "pl_batch_shrink", "pl_decay", "style_mixing")
     phase_order = "GD"
     precision_mode = "blocks"
+    style_based = True
     # Large batches: the shared-weight formulation is much cheaper than grouped convs.
     sampling_kwargs = {"noise_mode": "const", "fused_modconv": False}
     metric_kwargs = {"fused_modconv": False}
+
+    @classmethod
+    def sample(cls, G, z, c, *, truncation_psi=1.0, truncation_cutoff=None,
+               noise_mode="const"):
+        return G(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                 noise_mode=noise_mode)
 
     # --- configurations ------------------------------------------------------------------
 
