@@ -9,9 +9,16 @@ from gankern.nn.impl import set_impl
 from gankern.nn.mapping import MappingNetwork, normalize_2nd_moment
 from gankern.nn.minibatch_std import MinibatchStdLayer
 from gankern.nn.resample import Blur, Downsample, Upsample
+from gankern.nn.spectral_norm import (
+    SPECTRAL_NORM_TYPES,
+    apply_spectral_norm,
+    has_spectral_norm,
+    spectral_norm,
+)
 from gankern.nn.synthesis import SynthesisLayer, ToRGBLayer
 
 __all__ = [
+    "SPECTRAL_NORM_TYPES",
     "Blur",
     "Conv2dLayer",
     "Downsample",
@@ -22,6 +29,9 @@ __all__ = [
     "SynthesisLayer",
     "ToRGBLayer",
     "Upsample",
+    "apply_spectral_norm",
+    "has_spectral_norm",
     "normalize_2nd_moment",
     "set_impl",
+    "spectral_norm",
 ]
