@@ -4,6 +4,16 @@ Each layer passes its ``impl`` to the ops it calls; :func:`set_impl` switches a 
 """
 
 from gankern.nn.bias_act import FusedBiasAct
+from gankern.nn.conditioning import (
+    ConditionalBatchNorm2d,
+    LinearConditionalBatchNorm2d,
+    ProjectionHead,
+    check_labels,
+    class_embedding,
+    concat_label_maps,
+    concat_labels,
+    label_maps,
+)
 from gankern.nn.equalized import Conv2dLayer, FullyConnectedLayer
 from gankern.nn.impl import set_impl
 from gankern.nn.mapping import MappingNetwork, normalize_2nd_moment
@@ -20,17 +30,25 @@ from gankern.nn.synthesis import SynthesisLayer, ToRGBLayer
 __all__ = [
     "SPECTRAL_NORM_TYPES",
     "Blur",
+    "ConditionalBatchNorm2d",
     "Conv2dLayer",
     "Downsample",
     "FullyConnectedLayer",
     "FusedBiasAct",
+    "LinearConditionalBatchNorm2d",
     "MappingNetwork",
     "MinibatchStdLayer",
+    "ProjectionHead",
     "SynthesisLayer",
     "ToRGBLayer",
     "Upsample",
     "apply_spectral_norm",
+    "check_labels",
+    "class_embedding",
+    "concat_label_maps",
+    "concat_labels",
     "has_spectral_norm",
+    "label_maps",
     "normalize_2nd_moment",
     "set_impl",
     "spectral_norm",
