@@ -4,6 +4,7 @@ Each layer passes its ``impl`` to the ops it calls; :func:`set_impl` switches a 
 """
 
 from gankern.nn.bias_act import FusedBiasAct
+from gankern.nn.bias_act_layers import Activation, Conv2dAct, ConvTranspose2dAct, LinearAct
 from gankern.nn.conditioning import (
     ConditionalBatchNorm2d,
     LinearConditionalBatchNorm2d,
@@ -29,12 +30,16 @@ from gankern.nn.synthesis import SynthesisLayer, ToRGBLayer
 
 __all__ = [
     "SPECTRAL_NORM_TYPES",
+    "Activation",
     "Blur",
     "ConditionalBatchNorm2d",
+    "Conv2dAct",
     "Conv2dLayer",
+    "ConvTranspose2dAct",
     "Downsample",
     "FullyConnectedLayer",
     "FusedBiasAct",
+    "LinearAct",
     "LinearConditionalBatchNorm2d",
     "MappingNetwork",
     "MinibatchStdLayer",
