@@ -18,6 +18,7 @@ from gankern.nn.conditioning import (
 from gankern.nn.equalized import Conv2dLayer, FullyConnectedLayer
 from gankern.nn.impl import set_impl
 from gankern.nn.mapping import MappingNetwork, normalize_2nd_moment
+from gankern.nn.maxout import MaxoutLinear
 from gankern.nn.minibatch_std import MinibatchStdLayer
 from gankern.nn.resample import Blur, Downsample, Upsample
 from gankern.nn.spectral_norm import (
@@ -42,6 +43,7 @@ __all__ = [
     "LinearAct",
     "LinearConditionalBatchNorm2d",
     "MappingNetwork",
+    "MaxoutLinear",
     "MinibatchStdLayer",
     "ProjectionHead",
     "SynthesisLayer",
