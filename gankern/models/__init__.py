@@ -3,6 +3,8 @@
 * :mod:`gankern.models.stylegan2`: StyleGAN2 ``Generator`` and ``Discriminator``
   (StyleGAN2-ADA's API and parameter names).
 * :mod:`gankern.models.stylegan2_configs`: named configurations (``get_config``).
+* :mod:`gankern.models.dcgan`: DCGAN (and its cGAN, ACGAN, projection and WGAN-GP critic
+  variants).
 * :mod:`gankern.models.gan`: the original GAN's MLPs (and cGAN by label concatenation).
 * :mod:`gankern.models.hyperparams`: :class:`GANHyperparams`, a paper's training settings.
 * :mod:`gankern.models.convert_ada`, :mod:`gankern.models.convert_rosinality`: official
@@ -12,6 +14,15 @@
 
 from gankern.models.convert_ada import load_stylegan2_pkl
 from gankern.models.convert_rosinality import load_rosinality_checkpoint
+from gankern.models.dcgan import (
+    DCGAN_CONFIGS,
+    DCGAN_HYPERPARAMS,
+    DCGANDiscriminator,
+    DCGANDiscriminatorConfig,
+    DCGANGenerator,
+    DCGANGeneratorConfig,
+    dcgan_config,
+)
 from gankern.models.gan import (
     GAN_CONFIGS,
     GAN_HYPERPARAMS,
@@ -40,6 +51,12 @@ from gankern.models.stylegan2_configs import (
 
 __all__ = [
     "CONFIGS",
+    "DCGAN_CONFIGS",
+    "DCGAN_HYPERPARAMS",
+    "DCGANDiscriminator",
+    "DCGANDiscriminatorConfig",
+    "DCGANGenerator",
+    "DCGANGeneratorConfig",
     "Discriminator",
     "DiscriminatorConfig",
     "GAN_CONFIGS",
@@ -53,6 +70,7 @@ __all__ = [
     "MLPGeneratorConfig",
     "StyleGAN2Config",
     "TrainingHyperparams",
+    "dcgan_config",
     "gan_config",
     "get_config",
     "load_rosinality_checkpoint",

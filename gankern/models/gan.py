@@ -292,7 +292,7 @@ GAN_HYPERPARAMS: dict[str, GANHyperparams] = {
         notes="lr divided by 1.000004 every step down to 1e-6; momentum raised linearly "
         "from 0.5 to 0.7 over epochs 1-250; z uniform on [-sqrt(3), sqrt(3)]; D "
         "dropout: input 0.2, hidden 0.5 (in gan_mnist)",
-    ),  # fmt: skip
+    ),
     # Mirza & Osindero 2014, Sec. 4.1 (MNIST).
     "cgan": GANHyperparams(
         source="Mirza & Osindero 2014, Sec. 4.1",
@@ -306,5 +306,5 @@ GAN_HYPERPARAMS: dict[str, GANHyperparams] = {
         latent="uniform",
         notes="lr decayed by a factor 1.00004 per step down to 1e-6; momentum 0.5 raised to "
         "0.7; dropout 0.5 in G and D; z uniform on the unit hypercube",
-    ),  # fmt: skip
+    ),
 }
