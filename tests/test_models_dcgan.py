@@ -138,6 +138,11 @@ def test_conditional_variants(cond):
         D.train()
         loss = D(img, c).sum()
     G.eval()
+    if cond == "projection":  # conditional gains start equal (1) for every class
+        with torch.no_grad():
+            for m in G.modules():
+                if isinstance(m, ConditionalBatchNorm2d):
+                    m.gains.weight.normal_(1.0, 0.1)
     assert not torch.allclose(G(z, c), G(z, one_hot((c.argmax(1) + 3) % 10, 10)))
     G.train()
     assert_every_param_gets_a_gradient(D, loss)
@@ -239,3 +244,17 @@ def test_errors():
     D = dcgan_config("dcgan_digits")[1].build()
     with pytest.raises(ValueError, match=r"img must have shape \[N, 1, 32, 32\]"):
         D(torch.randn(2, 3, 32, 32))
+
+
+def test_projection_generator_starts_with_unit_conditional_gains():
+    """DCGAN's N(0, 0.02) initialization must not reach the conditional batch norms' gain
+    tables (gains ~0 silenced every feature map, so G drew blank images and never learned)."""
+    G = dcgan_config("dcgan_digits", resolution=16, img_channels=1, c_dim=10,
+                     cond="projection")[0].build()
+    norms = [m for m in G.modules() if isinstance(m, ConditionalBatchNorm2d)]
+    assert norms
+    for m in norms:
+        assert torch.equal(m.gains.weight, torch.ones_like(m.gains.weight))
+        assert torch.equal(m.biases.weight, torch.zeros_like(m.biases.weight))
+    images = G(torch.randn(16, G.z_dim), torch.eye(10)[torch.arange(16) % 10])
+    assert images.std() > 0.05

@@ -171,6 +171,11 @@ def dcgan_init(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+    # The loop above drew the conditional batch norms' gain tables (embeddings) from
+    # N(0, 0.02), which silences every feature map: put them back to gains 1, biases 0.
+    for m in module.modules():
+        if isinstance(m, ConditionalBatchNorm2d):
+            m.reset_parameters()
 
 
 class _Block(nn.Module):

@@ -206,6 +206,8 @@ class GANFamily:
         title: one line for ``--help`` and the README (``"DCGAN (Radford et al. 2016)"``).
         data_kind: the data it trains on (``images``, ``paired``, ``unpaired``).
         default_data: the built-in dataset it trains on when ``--data`` is not given.
+        labels: whether it trains on the dataset's labels: ``"optional"`` (with ``--cond``),
+            ``"always"`` (a conditional model) or ``"never"``.
         options_type: dataclass of the family's own options (``--model NAME --help`` lists
             them; defaults are the paper's), or None.
         knobs: the :class:`TrainingOptions` hyperparameter fields it uses (listed by
@@ -223,6 +225,7 @@ class GANFamily:
     title: ClassVar[str] = ""
     data_kind: ClassVar[str] = "images"
     default_data: ClassVar[str] = "builtin:digits"
+    labels: ClassVar[str] = "optional"  # "optional" (--cond), "always" or "never"
     options_type: ClassVar[type | None] = None
     knobs: ClassVar[tuple[str, ...]] = ()
     players: ClassVar[Mapping[str, tuple[str, ...]]] = {"G": ("G",), "D": ("D",)}

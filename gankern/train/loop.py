@@ -81,10 +81,17 @@ def training_loop(
     resumed = load_checkpoint(resume_path) if resume_path else None
 
     # --- Data -----------------------------------------------------------------------------
+    labels_wanted = get_family(opts.model).labels
+    if opts.cond and labels_wanted == "never":
+        raise ValueError(f"model {opts.model!r} has no conditional variant (--cond)")
     dataset = open_dataset(
-        opts.data, resolution=opts.resolution, use_labels=opts.cond, xflip=opts.mirror,
+        opts.data, resolution=opts.resolution, xflip=opts.mirror,
+        use_labels=opts.cond or labels_wanted == "always",
         max_size=opts.max_images, random_seed=opts.seed, on_bad_file=opts.on_bad_file,
     )  # fmt: skip
+    if labels_wanted == "always" and dataset.c_dim == 0:
+        raise ValueError(f"model {opts.model!r} is conditional, but {dataset.name} has no "
+                         "labels (dataset.json)")
     labels = None
     if dataset.c_dim > 0:
         labels = np.stack([dataset.get_label(i) for i in range(len(dataset))]).astype(np.float32)

@@ -124,7 +124,8 @@ class SnapshotWriter:
         """
         nimg = metadata["counters"]["nimg"]
         if self.ctx.is_main:
-            if _all_finite(components["G"], components["D"], components["G_ema"]):
+            networks = [obj for obj in components.values() if isinstance(obj, torch.nn.Module)]
+            if _all_finite(*networks):
                 tensors, meta = collect_state(components, metadata)
                 path = self.run_dir / snapshot_name(nimg)
                 save_checkpoint(path, tensors, meta)

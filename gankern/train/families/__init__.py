@@ -12,6 +12,13 @@ import importlib
 # --model name -> "module:class", in the order `gankern train --help` lists them.
 FAMILIES = {
     "stylegan2": "gankern.train.families.stylegan2:StyleGAN2Family",
+    "gan": "gankern.train.families.gan:MLPGANFamily",
+    "cgan": "gankern.train.families.gan:ConditionalGANFamily",
+    "dcgan": "gankern.train.families.dcgan:DCGANFamily",
+    "acgan": "gankern.train.families.acgan:ACGANFamily",
+    "wgan": "gankern.train.families.wgan:WGANFamily",
+    "lsgan": "gankern.train.families.lsgan:LSGANFamily",
+    "hinge": "gankern.train.families.hinge:HingeGANFamily",
 }
 
 DEFAULT_MODEL = "stylegan2"
