@@ -102,6 +102,12 @@ def test_initialization():
     assert float(bn.mean()) == pytest.approx(1.0, abs=0.005)
     assert float(bn.std()) == pytest.approx(0.02, rel=0.2)
     assert all(torch.all(m.bias == 0) for m in G.modules() if isinstance(m, nn.BatchNorm2d))
+    # conditional batch norm: the batch-norm rule per class, not the embeddings' N(0, 0.02)
+    G = dcgan_config("dcgan_digits", c_dim=10, cond="projection")[0].build()
+    gains = torch.cat([b.norm.gains.weight.detach().flatten() for b in G.blocks])
+    assert float(gains.mean()) == pytest.approx(1.0, abs=0.005)
+    assert float(gains.std()) == pytest.approx(0.02, rel=0.2)
+    assert all(torch.all(b.norm.biases.weight == 0) for b in G.blocks)
 
 
 @pytest.mark.parametrize("resolution", [32, 64, 128])

@@ -160,17 +160,26 @@ def dcgan_init(module: nn.Module) -> None:
     ``N(0, 0.02)`` and their biases 0; batch-norm weights ``N(1, 0.02)``, biases 0.
 
     pytorch/examples' ``weights_init`` (convolutions and batch norm); the linear heads and
-    embeddings of the conditional variants get the convolutions' rule. Conditional batch
-    norm keeps its start (gains 1, biases 0), layer norm torch's (1, 0).
+    embeddings of the conditional variants get the convolutions' rule, and conditional batch
+    norm the batch-norm rule per class (gains ``N(1, 0.02)``, biases 0). Layer norm keeps
+    torch's start (1, 0).
     """
+    tables = set()
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
+        if isinstance(m, ConditionalBatchNorm2d):
+            nn.init.normal_(m.gains.weight, 1.0, 0.02)
+            nn.init.zeros_(m.biases.weight)
+            tables.update((id(m.gains), id(m.biases)))
         elif isinstance(m, nn.BatchNorm2d) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            if id(m) in tables:
+                continue
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
 
 
 class _Block(nn.Module):
