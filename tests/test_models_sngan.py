@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from models_testutils import (
     assert_config_roundtrips,
     assert_every_param_gets_a_gradient,
-    assert_set_impl_switches_every_layer,
+    assert_set_impl_switches_both,
     count_params,
     one_hot,
     random_labels,
@@ -296,12 +296,8 @@ def test_initialization_follows_the_official_code():
 
 def test_set_impl_and_config_roundtrip():
     G_cfg, D_cfg = sngan_config("sngan_digits", c_dim=10)
-    G, D = G_cfg.build(), D_cfg.build()
-    z, c = torch.randn(2, 64), random_labels(2, 10)
-    # per G block: the ReLU and the nearest upsampling; plus the output ReLU and tanh
-    assert_set_impl_switches_every_layer(G, lambda g: g(z, c), min_layers=8)
-    img = torch.randn(2, 1, 32, 32)
-    assert_set_impl_switches_every_layer(D, lambda d: d(img, c), min_layers=10)
+    # G: per block the ReLU and the nearest upsampling, then the output ReLU and tanh
+    assert_set_impl_switches_both(G_cfg.build(), D_cfg.build(), 10, g_layers=8, d_layers=10)
     for cfg in (G_cfg, D_cfg, *sngan_config("wgangp32"), *sngan_config("sngan48")):
         assert_config_roundtrips(cfg)
 

@@ -42,8 +42,6 @@ import torch
 from torch import nn
 
 from gankern.models._netutils import (
-    check_bool_field,
-    check_choice_field,
     check_discriminator_inputs,
     check_float_field,
     check_generator_inputs,
@@ -62,6 +60,7 @@ from gankern.nn import (
     concat_label_maps,
     concat_labels,
 )
+from gankern.nn._validate import check_bool, check_choice
 
 D_NORMS = ("batch", "none", "layer")
 CONDITIONINGS = ("none", "concat", "acgan", "projection")
@@ -73,7 +72,7 @@ def _check_cond(cfg) -> None:
     check_int_field("img_channels", cfg.img_channels, 1)
     check_int_field("c_dim", cfg.c_dim, 0)
     check_int_field("base_channels", cfg.base_channels, 1)
-    check_choice_field("cond", cfg.cond, CONDITIONINGS)
+    check_choice("cond", cfg.cond, CONDITIONINGS)
     if (cfg.c_dim > 0) != (cfg.cond != "none"):
         raise ValueError(
             f"cond must be 'none' exactly when c_dim == 0 (one of {CONDITIONINGS[1:]} for a "
@@ -146,8 +145,8 @@ class DCGANDiscriminatorConfig:
 
     def __post_init__(self):
         _check_cond(self)
-        check_choice_field("norm", self.norm, D_NORMS)
-        check_bool_field("spectral_norm", self.spectral_norm)
+        check_choice("norm", self.norm, D_NORMS)
+        check_bool("spectral_norm", self.spectral_norm)
         check_float_field("bn_eps", self.bn_eps, 0.0)
 
     def build(self, impl: str = "auto") -> DCGANDiscriminator:

@@ -46,8 +46,6 @@ import torch
 from torch import nn
 
 from gankern.models._netutils import (
-    check_bool_field,
-    check_choice_field,
     check_discriminator_inputs,
     check_float_field,
     check_generator_inputs,
@@ -65,6 +63,7 @@ from gankern.nn import (
     Upsample,
     apply_spectral_norm,
 )
+from gankern.nn._validate import check_bool, check_choice
 
 POOLINGS = ("sum", "mean")
 D_NORMS = ("none", "layer")
@@ -162,7 +161,7 @@ class ResNetDiscriminatorConfig:
                 f"got {self.downsample!r}"
             )
         set_field(self, "downsample", tuple(
-            check_bool_field(f"downsample[{i}]", v) for i, v in enumerate(self.downsample)
+            check_bool(f"downsample[{i}]", v) for i, v in enumerate(self.downsample)
         ))  # fmt: skip
         if not self.downsample[0]:
             raise ValueError("downsample[0] must be True: the optimized first block pools")
@@ -172,11 +171,11 @@ class ResNetDiscriminatorConfig:
                 f"img_resolution must be divisible by {factor} (2 per downsampling block), "
                 f"got {self.img_resolution}"
             )
-        check_choice_field("pooling", self.pooling, POOLINGS)
-        check_bool_field("spectral_norm", self.spectral_norm)
-        check_bool_field("out_bias", self.out_bias)
-        check_choice_field("norm", self.norm, D_NORMS)
-        check_choice_field("cond", self.cond, D_CONDITIONINGS)
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_bool("spectral_norm", self.spectral_norm)
+        check_bool("out_bias", self.out_bias)
+        check_choice("norm", self.norm, D_NORMS)
+        check_choice("cond", self.cond, D_CONDITIONINGS)
         if (self.c_dim > 0) != (self.cond != "none"):
             raise ValueError(
                 f"cond must be 'none' exactly when c_dim == 0, got cond={self.cond!r} with "
