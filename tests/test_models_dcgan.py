@@ -122,6 +122,14 @@ def test_resolutions_and_batch_one(resolution):
         assert D(img, None).shape == (n, 1)
 
 
+@pytest.mark.parametrize("d_norm", ["batch", "none", "layer"])
+def test_unconditional_gradients(d_norm):
+    G, D = (cfg.build() for cfg in dcgan_config("dcgan_digits", d_norm=d_norm))
+    z = torch.randn(4, 64)
+    assert_every_param_gets_a_gradient(G, D(G(z)).sum())
+    assert_every_param_gets_a_gradient(D, D(G(z).detach()).sum())
+
+
 @pytest.mark.parametrize("cond", ["concat", "acgan", "projection"])
 def test_conditional_variants(cond):
     torch.manual_seed(3)

@@ -211,6 +211,9 @@ def test_resolutions_and_batch_one(name, resolution):
         img = G(torch.randn(n, 128), torch.zeros(n, 0))
         assert img.shape == (n, 3, resolution, resolution) and img.abs().max() <= 1
         assert D(img, None).shape == (n, 1)
+    z = torch.randn(2, 128)
+    assert_every_param_gets_a_gradient(G, D(G(z)).sum())
+    assert_every_param_gets_a_gradient(D, D(G(z).detach()).sum())
 
 
 def test_digits_at_16px():
