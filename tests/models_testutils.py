@@ -70,5 +70,13 @@ def assert_set_impl_switches_every_layer(net: torch.nn.Module, run, min_layers: 
         run(net)
 
 
+def assert_set_impl_switches_both(G, D, c_dim: int, g_layers: int, d_layers: int) -> None:
+    """:func:`assert_set_impl_switches_every_layer` for a generator and its discriminator."""
+    z, c = torch.randn(2, G.z_dim), random_labels(2, c_dim)
+    assert_set_impl_switches_every_layer(G, lambda g: g(z, c), min_layers=g_layers)
+    img = torch.randn(2, D.img_channels, D.img_resolution, D.img_resolution)
+    assert_set_impl_switches_every_layer(D, lambda d: d(img, c), min_layers=d_layers)
+
+
 def _flat(out):
     return out if isinstance(out, tuple) else (out,)

@@ -7,7 +7,7 @@ import torch
 from models_testutils import (
     assert_config_roundtrips,
     assert_every_param_gets_a_gradient,
-    assert_set_impl_switches_every_layer,
+    assert_set_impl_switches_both,
     count_params,
     one_hot,
     random_labels,
@@ -102,6 +102,12 @@ def test_initialization():
     assert float(bn.mean()) == pytest.approx(1.0, abs=0.005)
     assert float(bn.std()) == pytest.approx(0.02, rel=0.2)
     assert all(torch.all(m.bias == 0) for m in G.modules() if isinstance(m, nn.BatchNorm2d))
+    # conditional batch norm: the batch-norm rule per class, not the embeddings' N(0, 0.02)
+    G = dcgan_config("dcgan_digits", c_dim=10, cond="projection")[0].build()
+    gains = torch.cat([b.norm.gains.weight.detach().flatten() for b in G.blocks])
+    assert float(gains.mean()) == pytest.approx(1.0, abs=0.005)
+    assert float(gains.std()) == pytest.approx(0.02, rel=0.2)
+    assert all(torch.all(b.norm.biases.weight == 0) for b in G.blocks)
 
 
 @pytest.mark.parametrize("resolution", [32, 64, 128])
@@ -114,6 +120,14 @@ def test_resolutions_and_batch_one(resolution):
         img = G(torch.randn(n, 64), torch.zeros(n, 0))
         assert img.shape == (n, 3, resolution, resolution) and img.abs().max() <= 1
         assert D(img, None).shape == (n, 1)
+
+
+@pytest.mark.parametrize("d_norm", ["batch", "none", "layer"])
+def test_unconditional_gradients(d_norm):
+    G, D = (cfg.build() for cfg in dcgan_config("dcgan_digits", d_norm=d_norm))
+    z = torch.randn(4, 64)
+    assert_every_param_gets_a_gradient(G, D(G(z)).sum())
+    assert_every_param_gets_a_gradient(D, D(G(z).detach()).sum())
 
 
 @pytest.mark.parametrize("cond", ["concat", "acgan", "projection"])
@@ -202,11 +216,7 @@ def test_spectral_norm_option():
 
 def test_set_impl_and_config_roundtrip():
     G_cfg, D_cfg = dcgan_config("dcgan_digits", c_dim=10, cond="projection")
-    G, D = G_cfg.build(), D_cfg.build()
-    z, c = torch.randn(2, 64), random_labels(2, 10)
-    assert_set_impl_switches_every_layer(G, lambda g: g(z, c), min_layers=4)
-    img = torch.randn(2, 1, 32, 32)
-    assert_set_impl_switches_every_layer(D, lambda d: d(img, c), min_layers=3)
+    assert_set_impl_switches_both(G_cfg.build(), D_cfg.build(), 10, g_layers=4, d_layers=3)
     assert_config_roundtrips(G_cfg)
     assert_config_roundtrips(D_cfg)
     assert_config_roundtrips(dcgan_config("dcgan_digits", d_norm="layer")[1])
@@ -253,8 +263,8 @@ def test_projection_generator_starts_with_unit_conditional_gains():
                      cond="projection")[0].build()
     norms = [m for m in G.modules() if isinstance(m, ConditionalBatchNorm2d)]
     assert norms
-    for m in norms:
-        assert torch.equal(m.gains.weight, torch.ones_like(m.gains.weight))
+    for m in norms:  # the batch-norm rule per class: gains N(1, 0.02), biases 0
+        assert (m.gains.weight - 1).abs().max() < 0.15
         assert torch.equal(m.biases.weight, torch.zeros_like(m.biases.weight))
     images = G(torch.randn(16, G.z_dim), torch.eye(10)[torch.arange(16) % 10])
     assert images.std() > 0.05

@@ -7,7 +7,7 @@ import torch
 from models_testutils import (
     assert_config_roundtrips,
     assert_every_param_gets_a_gradient,
-    assert_set_impl_switches_every_layer,
+    assert_set_impl_switches_both,
     count_params,
     one_hot,
     random_labels,
@@ -126,11 +126,7 @@ def test_dropout_only_in_training():
 
 def test_set_impl_and_config_roundtrip():
     G_cfg, D_cfg = gan_config("gan_digits", c_dim=10)
-    G, D = G_cfg.build(), D_cfg.build()
-    z, c = torch.randn(2, 64), random_labels(2, 10)
-    assert_set_impl_switches_every_layer(G, lambda g: g(z, c), min_layers=3)
-    img = torch.randn(2, 1, 32, 32)
-    assert_set_impl_switches_every_layer(D, lambda d: d(img, c), min_layers=3)
+    assert_set_impl_switches_both(G_cfg.build(), D_cfg.build(), 10, g_layers=3, d_layers=3)
     for cfg in (G_cfg, D_cfg, *gan_config("gan_mnist")):
         assert_config_roundtrips(cfg)
 

@@ -6,6 +6,8 @@
 * :mod:`gankern.models.dcgan`: DCGAN (and its cGAN, ACGAN, projection and WGAN-GP critic
   variants).
 * :mod:`gankern.models.gan`: the original GAN's MLPs (and cGAN by label concatenation).
+* :mod:`gankern.models.sngan`: the ResNet generator and discriminator of SNGAN (and of
+  WGAN-GP's CIFAR code), unconditional, projection or ACGAN.
 * :mod:`gankern.models.hyperparams`: :class:`GANHyperparams`, a paper's training settings.
 * :mod:`gankern.models.convert_ada`, :mod:`gankern.models.convert_rosinality`: official
   pretrained weights (StyleGAN2-ADA / StyleGAN3 ``.pkl`` read without running pickled code,
@@ -33,6 +35,15 @@ from gankern.models.gan import (
     gan_config,
 )
 from gankern.models.hyperparams import GANHyperparams
+from gankern.models.sngan import (
+    SNGAN_CONFIGS,
+    SNGAN_HYPERPARAMS,
+    ResNetDiscriminator,
+    ResNetDiscriminatorConfig,
+    ResNetGenerator,
+    ResNetGeneratorConfig,
+    sngan_config,
+)
 from gankern.models.stylegan2 import (
     Discriminator,
     Generator,
@@ -68,6 +79,12 @@ __all__ = [
     "MLPDiscriminatorConfig",
     "MLPGenerator",
     "MLPGeneratorConfig",
+    "ResNetDiscriminator",
+    "ResNetDiscriminatorConfig",
+    "ResNetGenerator",
+    "ResNetGeneratorConfig",
+    "SNGAN_CONFIGS",
+    "SNGAN_HYPERPARAMS",
     "StyleGAN2Config",
     "TrainingHyperparams",
     "dcgan_config",
@@ -78,4 +95,5 @@ __all__ = [
     "mapping_with_mixing",
     "mix_styles",
     "register_config",
+    "sngan_config",
 ]

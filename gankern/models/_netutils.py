@@ -26,12 +26,6 @@ def check_power_of_two(name: str, value, min_value: int) -> int:
     return value
 
 
-def check_choice_field(name: str, value, choices) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-    return value
-
-
 def check_float_field(
     name: str, value, min_value: float | None = None, max_value: float | None = None
 ) -> float:
@@ -42,12 +36,6 @@ def check_float_field(
     ):
         raise ValueError(f"{name} must be in [{min_value}, {max_value}], got {value}")
     return float(value)
-
-
-def check_bool_field(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value
 
 
 def int_tuple_field(name: str, value, min_len: int = 1) -> tuple[int, ...]:

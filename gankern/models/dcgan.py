@@ -42,8 +42,6 @@ import torch
 from torch import nn
 
 from gankern.models._netutils import (
-    check_bool_field,
-    check_choice_field,
     check_discriminator_inputs,
     check_float_field,
     check_generator_inputs,
@@ -62,6 +60,7 @@ from gankern.nn import (
     concat_label_maps,
     concat_labels,
 )
+from gankern.nn._validate import check_bool, check_choice
 
 D_NORMS = ("batch", "none", "layer")
 CONDITIONINGS = ("none", "concat", "acgan", "projection")
@@ -73,7 +72,7 @@ def _check_cond(cfg) -> None:
     check_int_field("img_channels", cfg.img_channels, 1)
     check_int_field("c_dim", cfg.c_dim, 0)
     check_int_field("base_channels", cfg.base_channels, 1)
-    check_choice_field("cond", cfg.cond, CONDITIONINGS)
+    check_choice("cond", cfg.cond, CONDITIONINGS)
     if (cfg.c_dim > 0) != (cfg.cond != "none"):
         raise ValueError(
             f"cond must be 'none' exactly when c_dim == 0 (one of {CONDITIONINGS[1:]} for a "
@@ -146,8 +145,8 @@ class DCGANDiscriminatorConfig:
 
     def __post_init__(self):
         _check_cond(self)
-        check_choice_field("norm", self.norm, D_NORMS)
-        check_bool_field("spectral_norm", self.spectral_norm)
+        check_choice("norm", self.norm, D_NORMS)
+        check_bool("spectral_norm", self.spectral_norm)
         check_float_field("bn_eps", self.bn_eps, 0.0)
 
     def build(self, impl: str = "auto") -> DCGANDiscriminator:
@@ -160,22 +159,26 @@ def dcgan_init(module: nn.Module) -> None:
     ``N(0, 0.02)`` and their biases 0; batch-norm weights ``N(1, 0.02)``, biases 0.
 
     pytorch/examples' ``weights_init`` (convolutions and batch norm); the linear heads and
-    embeddings of the conditional variants get the convolutions' rule. Conditional batch
-    norm keeps its start (gains 1, biases 0), layer norm torch's (1, 0).
+    embeddings of the conditional variants get the convolutions' rule, and conditional batch
+    norm the batch-norm rule per class (gains ``N(1, 0.02)``, biases 0). Layer norm keeps
+    torch's start (1, 0).
     """
+    tables = set()
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
+        if isinstance(m, ConditionalBatchNorm2d):
+            nn.init.normal_(m.gains.weight, 1.0, 0.02)
+            nn.init.zeros_(m.biases.weight)
+            tables.update((id(m.gains), id(m.biases)))
         elif isinstance(m, nn.BatchNorm2d) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
-    # The loop above drew the conditional batch norms' gain tables (embeddings) from
-    # N(0, 0.02), which silences every feature map: put them back to gains 1, biases 0.
     for m in module.modules():
-        if isinstance(m, ConditionalBatchNorm2d):
-            m.reset_parameters()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            if id(m) in tables:
+                continue
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
 
 
 class _Block(nn.Module):

@@ -30,7 +30,6 @@ import torch
 from torch import nn
 
 from gankern.models._netutils import (
-    check_choice_field,
     check_discriminator_inputs,
     check_float_field,
     check_generator_inputs,
@@ -41,6 +40,7 @@ from gankern.models._netutils import (
 )
 from gankern.models.hyperparams import GANHyperparams
 from gankern.nn import LinearAct, concat_labels
+from gankern.nn._validate import check_choice
 from gankern.nn.maxout import MaxoutLinear
 
 G_ACTIVATIONS = ("relu", "lrelu")
@@ -85,7 +85,7 @@ class MLPGeneratorConfig:
     def __post_init__(self):
         _check_common(self)
         check_int_field("z_dim", self.z_dim, 1)
-        check_choice_field("act", self.act, G_ACTIVATIONS)
+        check_choice("act", self.act, G_ACTIVATIONS)
 
     def build(self, impl: str = "auto") -> MLPGenerator:
         """A freshly initialized :class:`MLPGenerator`."""
@@ -121,7 +121,7 @@ class MLPDiscriminatorConfig:
 
     def __post_init__(self):
         _check_common(self)
-        check_choice_field("act", self.act, D_ACTIVATIONS)
+        check_choice("act", self.act, D_ACTIVATIONS)
         check_int_field("maxout_pieces", self.maxout_pieces, 1)
         check_float_field("input_dropout", self.input_dropout, 0.0, 0.99)
         check_float_field("dropout", self.dropout, 0.0, 0.99)

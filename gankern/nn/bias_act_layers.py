@@ -108,7 +108,32 @@ class LinearAct(_ActMixin, nn.Linear):
         return f"{super().extra_repr()}, {self._act_repr()}"
 
 
-class Conv2dAct(_ActMixin, nn.Conv2d):
+class _ConvAct(_ActMixin):
+    """The constructor shared by the two convolutions: torch's layer, then the activation."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        bias: bool = True,
+        act: str = "linear",
+        alpha: float | None = None,
+        gain: float = 1.0,
+        impl: str = "auto",
+    ):
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias
+        )
+        self._set_act(act, alpha, gain, impl)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self._act_repr()}"
+
+
+class Conv2dAct(_ConvAct, nn.Conv2d):
     """``nn.Conv2d`` with its bias fused into the activation that follows.
 
     Args:
@@ -117,32 +142,11 @@ class Conv2dAct(_ActMixin, nn.Conv2d):
         act, alpha, gain, impl: as :class:`Activation` (default: no activation).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        bias: bool = True,
-        act: str = "linear",
-        alpha: float | None = None,
-        gain: float = 1.0,
-        impl: str = "auto",
-    ):
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias
-        )
-        self._set_act(act, alpha, gain, impl)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._bias_act(self._conv_forward(x, self.weight, None), self.bias)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._act_repr()}"
 
-
-class ConvTranspose2dAct(_ActMixin, nn.ConvTranspose2d):
+class ConvTranspose2dAct(_ConvAct, nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` with its bias fused into the activation that follows.
 
     Args:
@@ -151,27 +155,6 @@ class ConvTranspose2dAct(_ActMixin, nn.ConvTranspose2d):
         act, alpha, gain, impl: as :class:`Activation` (default: no activation).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        bias: bool = True,
-        act: str = "linear",
-        alpha: float | None = None,
-        gain: float = 1.0,
-        impl: str = "auto",
-    ):
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias
-        )
-        self._set_act(act, alpha, gain, impl)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.conv_transpose2d(x, self.weight, None, self.stride, self.padding)
         return self._bias_act(y, self.bias)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._act_repr()}"
