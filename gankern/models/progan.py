@@ -55,6 +55,7 @@ from gankern.nn.mapping import check_label
 from gankern.nn.minibatch_std import MinibatchStdLayer
 from gankern.nn.pixel_norm import PixelNorm
 from gankern.nn.progressive import box_downsample, check_alpha, check_level, fade_in
+from gankern.nn.resample import Blur
 from gankern.ops._checks import check_int, check_number, check_tensor
 
 BOX_FILTER = (1, 1)  # nearest upsampling / 2x2 average pooling as a FIR filter
@@ -69,7 +70,8 @@ def feature_maps(
     return min(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_max)
 
 
-def _check_fmaps(fmap_base, fmap_decay, fmap_max, img_resolution) -> None:
+def check_feature_maps(fmap_base, fmap_decay, fmap_max, img_resolution) -> None:
+    """Validate ``fmap_*`` (ints, decay >= 0) and that they leave maps at ``img_resolution``."""
     check_int("fmap_base", fmap_base, min_value=1)
     check_number("fmap_decay", fmap_decay, min_value=0.0)
     check_int("fmap_max", fmap_max, min_value=1)
@@ -141,7 +143,7 @@ class GeneratorConfig:
         check_int("img_channels", self.img_channels, min_value=1)
         check_int("c_dim", self.c_dim, min_value=0)
         check_int("z_dim", self.z_dim, min_value=1)
-        _check_fmaps(self.fmap_base, self.fmap_decay, self.fmap_max, self.img_resolution)
+        check_feature_maps(self.fmap_base, self.fmap_decay, self.fmap_max, self.img_resolution)
         check_bool("normalize_latents", self.normalize_latents)
         check_bool("use_pixelnorm", self.use_pixelnorm)
         check_number("pixelnorm_eps", self.pixelnorm_eps, min_value=0.0)
@@ -178,7 +180,7 @@ class DiscriminatorConfig:
         check_resolution("img_resolution", self.img_resolution)
         check_int("img_channels", self.img_channels, min_value=1)
         check_int("c_dim", self.c_dim, min_value=0)
-        _check_fmaps(self.fmap_base, self.fmap_decay, self.fmap_max, self.img_resolution)
+        check_feature_maps(self.fmap_base, self.fmap_decay, self.fmap_max, self.img_resolution)
         check_int("mbstd_group_size", self.mbstd_group_size, min_value=0)
 
     def build(self, impl: str = "auto") -> Discriminator:
@@ -274,8 +276,19 @@ DIGITS_TRAINING = TrainingHyperparams(schedule="digits", mirror_augment=False)
 # Networks
 
 
-class _Network(nn.Module):
-    """Levels and backend shared by the generator and the discriminator."""
+def same_size_blur(taps, impl: str) -> Blur | None:
+    """A FIR low-pass keeping the size (zero padding, as TF's 'SAME'), None for no taps."""
+    if taps is None:
+        return None
+    pad = len(taps) - 1
+    return Blur(list(taps), padding=[pad // 2, pad - pad // 2, pad // 2, pad - pad // 2], impl=impl)
+
+
+class GrowingNetwork(nn.Module):
+    """Growth levels and backend of a progressively grown network (ProGAN, StyleGAN v1).
+
+    ``max_level = log2(img_resolution) - 2``; ``resolutions[level] = 4 * 2 ** level``.
+    """
 
     def _init_levels(self, img_resolution: int, impl: str) -> None:
         self.img_resolution = check_resolution("img_resolution", img_resolution)
@@ -290,6 +303,23 @@ class _Network(nn.Module):
     def set_impl(self, impl: str) -> nn.Module:
         """Use backend ``impl`` (``"auto"``, ``"cuda"``, ``"triton"``, ``"ref"``) everywhere."""
         return set_impl(self, impl)
+
+    def grow(self, x, level: int, alpha: float, run_block) -> torch.Tensor:
+        """A generator's image at ``level``: blocks ``b4`` ... run in turn, then ``torgb``.
+
+        ``run_block(k, block, x)`` runs the ``k``-th block (4x4 is 0) on ``x`` (the input of
+        the 4x4 block, then the features). While ``alpha < 1`` the image is faded in from
+        the ``torgb`` of the level below (:func:`gankern.nn.fade_in`).
+        """
+        previous = None
+        for k, res in enumerate(self.resolutions[: level + 1]):
+            previous = x
+            x = run_block(k, getattr(self, f"b{res}"), x)
+        img = getattr(self, f"b{self.resolutions[level]}").torgb(x)
+        if level > 0 and alpha < 1:
+            old = getattr(self, f"b{self.resolutions[level - 1]}").torgb(previous)
+            img = fade_in(img, old, alpha, impl=self.impl)
+        return img
 
 
 class GeneratorBlock(nn.Module):
@@ -343,7 +373,7 @@ class GeneratorBlock(nn.Module):
         return self._norm(self.conv1(x))
 
 
-class Generator(_Network):
+class Generator(GrowingNetwork):
     """ProGAN generator: latents ``[N, z_dim]`` (and labels) -> images at a growth level.
 
     Args: the fields of :class:`GeneratorConfig`, and ``impl``, the backend of the ops.
@@ -414,16 +444,7 @@ class Generator(_Network):
         x = x.to(self.b4.fc.weight.dtype)
         if self.normalize_latents:
             x = self.pixel_norm(x)
-        previous = None
-        for res in self.resolutions[: level + 1]:
-            previous = x
-            x = getattr(self, f"b{res}")(x)
-        block = getattr(self, f"b{self.resolutions[level]}")
-        img = block.torgb(x)
-        if level > 0 and alpha < 1:
-            old = getattr(self, f"b{self.resolutions[level - 1]}").torgb(previous)
-            img = fade_in(img, old, alpha, impl=self.impl)
-        return img
+        return self.grow(x, level, alpha, lambda k, block, x: block(x))
 
     def extra_repr(self) -> str:
         return (
@@ -441,22 +462,34 @@ class DiscriminatorBlock(nn.Module):
         resolution: the block's input resolution (> 4).
         img_channels: image channels of ``fromrgb``.
         impl: backend of the ops.
+        blur_filter: FIR taps of a low-pass filter applied before the downsampling conv
+            (StyleGAN v1: ``[1, 2, 1]``); None (ProGAN) for none.
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, resolution: int, img_channels: int, impl: str
+        self,
+        in_channels: int,
+        out_channels: int,
+        resolution: int,
+        img_channels: int,
+        impl: str,
+        blur_filter=None,
     ):
         super().__init__()
         self.resolution = resolution
         self.fromrgb = Conv2dLayer(img_channels, in_channels, 1, activation="lrelu", impl=impl)
         self.conv0 = Conv2dLayer(in_channels, in_channels, 3, activation="lrelu", impl=impl)
+        self.blur = same_size_blur(blur_filter, impl)
         self.conv1 = Conv2dLayer(
             in_channels, out_channels, 3, activation="lrelu", down=2,
             resample_filter=BOX_FILTER, impl=impl,
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv1(self.conv0(x))
+        x = self.conv0(x)
+        if self.blur is not None:
+            x = self.blur(x)
+        return self.conv1(x)
 
 
 class DiscriminatorEpilogue(nn.Module):
@@ -469,6 +502,7 @@ class DiscriminatorEpilogue(nn.Module):
         img_channels: image channels of ``fromrgb`` (used at level 0).
         mbstd_group_size: minibatch-std group size (0 or 1: no minibatch std).
         impl: backend of the ops.
+        mbstd_num_channels: feature maps appended by the minibatch std (default 1).
     """
 
     def __init__(
@@ -479,12 +513,15 @@ class DiscriminatorEpilogue(nn.Module):
         img_channels: int,
         mbstd_group_size: int,
         impl: str,
+        mbstd_num_channels: int = 1,
     ):
         super().__init__()
         self.resolution = 4
         self.fromrgb = Conv2dLayer(img_channels, in_channels, 1, activation="lrelu", impl=impl)
-        self.mbstd = MinibatchStdLayer(mbstd_group_size) if mbstd_group_size > 1 else None
-        mbstd_channels = 1 if self.mbstd is not None else 0
+        self.mbstd = None
+        if mbstd_group_size > 1:
+            self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels)
+        mbstd_channels = mbstd_num_channels if self.mbstd is not None else 0
         self.conv = Conv2dLayer(
             in_channels + mbstd_channels, in_channels, 3, activation="lrelu", impl=impl
         )
@@ -500,7 +537,7 @@ class DiscriminatorEpilogue(nn.Module):
         return self.out(self.fc(x.flatten(1)))
 
 
-class Discriminator(_Network):
+class Discriminator(GrowingNetwork):
     """ProGAN discriminator: images at a growth level -> logits ``[N, 1]``.
 
     Args: the fields of :class:`DiscriminatorConfig`, and ``impl``, the backend of the ops.
@@ -521,47 +558,35 @@ class Discriminator(_Network):
         fmap_max: int = 512,
         mbstd_group_size: int = 4,
         impl: str = "auto",
+        *,
+        mbstd_num_channels: int = 1,
+        blur_filter=None,
+        out_features: int | None = None,
     ):
         super().__init__()
-        DiscriminatorConfig(
-            img_resolution,
-            img_channels,
-            c_dim,
-            fmap_base,
-            fmap_decay,
-            fmap_max,
-            mbstd_group_size,
-        )  # fmt: skip  (validates the arguments)
+        # Validates the arguments.
+        DiscriminatorConfig(img_resolution, img_channels, c_dim, fmap_base, fmap_decay, fmap_max,
+                            mbstd_group_size)  # fmt: skip
         self._init_levels(img_resolution, impl)
         self.img_channels, self.c_dim = img_channels, c_dim
         channels = {r: feature_maps(r, fmap_base, fmap_decay, fmap_max) for r in self.resolutions}
         for res in self.resolutions[1:]:
-            block = DiscriminatorBlock(channels[res], channels[res // 2], res, img_channels, impl)
+            block = DiscriminatorBlock(
+                channels[res], channels[res // 2], res, img_channels, impl, blur_filter
+            )
             setattr(self, f"b{res}", block)
         hidden = feature_maps(2, fmap_base, fmap_decay, fmap_max)  # official nf(0)
+        out_features = 1 + c_dim if out_features is None else out_features
         self.b4 = DiscriminatorEpilogue(
-            channels[4], hidden, 1 + c_dim, img_channels, mbstd_group_size, impl
-        )
+            channels[4], hidden, out_features, img_channels, mbstd_group_size, impl,
+            mbstd_num_channels=check_int("mbstd_num_channels", mbstd_num_channels, min_value=1),
+        )  # fmt: skip
         set_impl(self, impl)
 
-    def forward(
-        self,
-        img: torch.Tensor,
-        c: torch.Tensor | None = None,
-        *,
-        level: int | None = None,
-        alpha: float = 1.0,
-    ):
-        """Logits ``[N, 1]`` (and class logits ``[N, c_dim]`` when ``c_dim > 0``).
-
-        Args:
-            img: images ``[N, img_channels, 4 * 2**level, 4 * 2**level]``.
-            c: labels, accepted and ignored (the classifier outputs are the conditioning).
-            level: growth level (default: the full resolution).
-            alpha: fade-in weight of the level's block (default 1; ignored at level 0): the
-                features are ``alpha * block(fromrgb(img)) + (1 - alpha) *
-                fromrgb_below(avgpool(img))``.
-        """
+    def scores(
+        self, img: torch.Tensor, *, level: int | None = None, alpha: float = 1.0
+    ) -> torch.Tensor:
+        """The output layer's values ``[N, out_features]`` for images at growth ``level``."""
         level = check_level(level, self.max_level)
         alpha = check_alpha(alpha)
         check_tensor("img", img, ndim=4)
@@ -581,7 +606,27 @@ class Discriminator(_Network):
                 x = fade_in(x, below.fromrgb(box_downsample(img, 2, impl=self.impl)), alpha)
             for r in reversed(self.resolutions[1:level]):
                 x = getattr(self, f"b{r}")(x)
-        out = self.b4(x)
+        return self.b4(x)
+
+    def forward(
+        self,
+        img: torch.Tensor,
+        c: torch.Tensor | None = None,
+        *,
+        level: int | None = None,
+        alpha: float = 1.0,
+    ):
+        """Logits ``[N, 1]`` (and class logits ``[N, c_dim]`` when ``c_dim > 0``).
+
+        Args:
+            img: images ``[N, img_channels, 4 * 2**level, 4 * 2**level]``.
+            c: labels, accepted and ignored (the classifier outputs are the conditioning).
+            level: growth level (default: the full resolution).
+            alpha: fade-in weight of the level's block (default 1; ignored at level 0): the
+                features are ``alpha * block(fromrgb(img)) + (1 - alpha) *
+                fromrgb_below(avgpool(img))``.
+        """
+        out = self.scores(img, level=level, alpha=alpha)
         if self.c_dim > 0:
             return out[:, :1], out[:, 1:]
         return out
