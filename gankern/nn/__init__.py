@@ -19,6 +19,7 @@ from gankern.nn.conditioning import (
 from gankern.nn.equalized import Conv2dLayer, FullyConnectedLayer
 from gankern.nn.impl import set_impl
 from gankern.nn.mapping import MappingNetwork, normalize_2nd_moment
+from gankern.nn.maxout import MaxoutLinear
 from gankern.nn.minibatch_std import MinibatchStdLayer
 from gankern.nn.noise import NoiseInput
 from gankern.nn.pixel_norm import PixelNorm
@@ -47,6 +48,7 @@ __all__ = [
     "LinearAct",
     "LinearConditionalBatchNorm2d",
     "MappingNetwork",
+    "MaxoutLinear",
     "MinibatchStdLayer",
     "NoiseInput",
     "PixelNorm",
