@@ -4,6 +4,7 @@ Each layer passes its ``impl`` to the ops it calls; :func:`set_impl` switches a 
 """
 
 from gankern.nn.adain import AdaIN, adaptive_instance_norm
+from gankern.nn.attention import SelfAttention
 from gankern.nn.bias_act import FusedBiasAct
 from gankern.nn.bias_act_layers import Activation, Conv2dAct, ConvTranspose2dAct, LinearAct
 from gankern.nn.conditioning import (
@@ -53,6 +54,7 @@ __all__ = [
     "NoiseInput",
     "PixelNorm",
     "ProjectionHead",
+    "SelfAttention",
     "SynthesisLayer",
     "ToRGBLayer",
     "Upsample",
