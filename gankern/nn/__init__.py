@@ -25,6 +25,7 @@ from gankern.nn.minibatch_std import MinibatchStdLayer
 from gankern.nn.noise import NoiseInput
 from gankern.nn.pixel_norm import PixelNorm
 from gankern.nn.progressive import box_downsample, fade_in, nearest_upsample
+from gankern.nn.regularization import ortho_penalty
 from gankern.nn.resample import Blur, Downsample, Upsample
 from gankern.nn.spectral_norm import (
     SPECTRAL_NORM_TYPES,
@@ -70,6 +71,7 @@ __all__ = [
     "label_maps",
     "nearest_upsample",
     "normalize_2nd_moment",
+    "ortho_penalty",
     "set_impl",
     "spectral_norm",
 ]
