@@ -10,7 +10,17 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from gan_model_utils import assert_finite_nonzero_grads, count_params
+from gan_model_utils import (
+    assert_finite_nonzero_grads,
+    attention_params,
+    conv_params,
+    count_params,
+    randomize_with_bn_stats_,
+    ref_attention,
+    ref_batch_norm_eval,
+    ref_conv,
+    ref_resnet_generator,
+)
 from testutils import assert_close
 from torch import nn
 
@@ -51,28 +61,22 @@ from gankern.nn import ConditionalBatchNorm2d, SelfAttention, has_spectral_norm
 
 
 def _official_counts(ch=64, z=128, classes=1000):
-    def conv(k, i, o, bias=True):
-        return k * k * i * o + (o if bias else 0)
-
-    def attention(c):
-        return (
-            2 * conv(1, c, c // 8, False)
-            + conv(1, c, c // 2, False)
-            + conv(1, c // 2, c, False)
-            + 1
-        )
-
     g = z * ch * 16 * 16 + ch * 16 * 16
     widths = [ch * 16, ch * 16, ch * 8, ch * 4, ch * 2, ch]
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        g += 2 * classes * (a + b) + conv(3, a, b) + conv(3, b, b) + conv(1, a, b)
-        g += attention(b) if i == 2 else 0  # after g_block3 (32x32)
-    g += 2 * ch + conv(3, ch, 3)
+        g += (
+            2 * classes * (a + b)
+            + conv_params(3, a, b)
+            + conv_params(3, b, b)
+            + conv_params(1, a, b)
+        )
+        g += attention_params(b) if i == 2 else 0  # after g_block3 (32x32)
+    g += 2 * ch + conv_params(3, ch, 3)
     widths = [3, ch, ch * 2, ch * 4, ch * 8, ch * 16, ch * 16]
     d = 0
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        d += conv(3, a, b) + conv(3, b, b) + (conv(1, a, b) if i < 5 else 0)
-        d += attention(b) if i == 1 else 0  # after d_block2 (32x32)
+        d += conv_params(3, a, b) + conv_params(3, b, b) + (conv_params(1, a, b) if i < 5 else 0)
+        d += attention_params(b) if i == 1 else 0  # after d_block2 (32x32)
     d += ch * 16 + 1 + classes * ch * 16
     return g, d
 
@@ -100,39 +104,12 @@ def test_hyperparameters():
 
 
 def _cbn(x, bn: ConditionalBatchNorm2d, c):
-    mean, var = bn.bn.running_mean, bn.bn.running_var  # eval mode
-    x = (x - mean.view(1, -1, 1, 1)) / (var.view(1, -1, 1, 1) + bn.bn.eps).sqrt()
+    x = ref_batch_norm_eval(x, bn.bn)
     return x * (c @ bn.gains.weight)[:, :, None, None] + (c @ bn.biases.weight)[:, :, None, None]
 
 
-def _attention(block: SelfAttention, x):
-    n, _, h, w = x.shape
-    theta = F.conv2d(x, block.theta.weight).flatten(2)
-    phi = F.max_pool2d(F.conv2d(x, block.phi.weight), 2).flatten(2)
-    g = F.max_pool2d(F.conv2d(x, block.g.weight), 2).flatten(2)
-    beta = torch.softmax(theta.transpose(1, 2) @ phi, dim=-1)
-    o = (g @ beta.transpose(1, 2)).view(n, -1, h, w)
-    return x + block.gamma * F.conv2d(o, block.o.weight)
-
-
-def _conv(x, layer, padding=None):
-    pad = layer.weight.shape[-1] // 2 if padding is None else padding
-    return F.conv2d(x, layer.weight, layer.bias, padding=pad)
-
-
 def reference_generator(G, z, c):
-    h = F.linear(z, G.linear.weight, G.linear.bias).view(z.shape[0], -1, 4, 4)
-    for layers in G.blocks:
-        block = layers[0]
-        t = F.interpolate(F.relu(_cbn(h, block.bn1, c)), scale_factor=2)
-        t = _conv(F.relu(_cbn(_conv(t, block.conv1), block.bn2, c)), block.conv2)
-        h = t + _conv(F.interpolate(h, scale_factor=2), block.conv_sc)
-        for attention in layers[1:]:
-            h = _attention(attention, h)
-    bn = G.bn
-    h = (h - bn.running_mean.view(1, -1, 1, 1)) / (bn.running_var.view(1, -1, 1, 1) + bn.eps).sqrt()
-    h = h * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1)
-    return torch.tanh(_conv(F.relu(h), G.conv_out))
+    return ref_resnet_generator(G, z, [c] * len(G.blocks), _cbn)
 
 
 def reference_discriminator(D, img, c):
@@ -140,44 +117,30 @@ def reference_discriminator(D, img, c):
     for i, layers in enumerate(D.blocks):
         block = layers[0]
         t = F.relu(h) if i > 0 else h
-        t = _conv(F.relu(_conv(t, block.conv1)), block.conv2)
+        t = ref_conv(F.relu(ref_conv(t, block.conv1)), block.conv2)
         shortcut = h
         if block.pool is not None:
             t = F.avg_pool2d(t, 2)
             # BigGAN-PyTorch's order: conv then pool after a pre-activation, else pool first.
             if i > 0:
-                shortcut = F.avg_pool2d(_conv(h, block.conv_sc), 2)
+                shortcut = F.avg_pool2d(ref_conv(h, block.conv_sc), 2)
             else:
-                shortcut = _conv(F.avg_pool2d(h, 2), block.conv_sc)
+                shortcut = ref_conv(F.avg_pool2d(h, 2), block.conv_sc)
         elif block.conv_sc is not None:
-            shortcut = _conv(h, block.conv_sc)
+            shortcut = ref_conv(h, block.conv_sc)
         h = t + shortcut
         for attention in layers[1:]:
-            h = _attention(attention, h)
+            h = ref_attention(attention, h)
     h = F.relu(h).sum(dim=(2, 3))
     head = D.head
-    return F.linear(h, head.linear.weight, head.linear.bias) + ((c @ head.embed.weight) * h).sum(
-        1, keepdim=True
-    )
-
-
-def _randomized(module):
-    g = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(0.2 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-        for name, b in module.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(0.3 * torch.randn(b.shape, generator=g))
-            elif name.endswith("running_var"):
-                b.copy_(0.5 + torch.rand(b.shape, generator=g))
-    return module
+    projection = ((c @ head.embed.weight) * h).sum(1, keepdim=True)
+    return F.linear(h, head.linear.weight, head.linear.bias) + projection
 
 
 def test_networks_match_the_functional_reference():
     G_cfg, D_cfg = sagan_config("digits", c_dim=5)
-    G = _randomized(G_cfg.build()).double().eval()
-    D = _randomized(D_cfg.build()).double().eval()
+    G = randomize_with_bn_stats_(G_cfg.build()).double().eval()
+    D = randomize_with_bn_stats_(D_cfg.build()).double().eval()
     z = torch.randn(3, G.z_dim, dtype=torch.float64)
     c = F.one_hot(torch.tensor([4, 0, 2]), 5).double()
     img = G(z, c)

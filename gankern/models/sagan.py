@@ -87,6 +87,14 @@ def _check_common(cfg, widths: dict) -> None:
     check_choice_field("init", cfg.init, INITS)
 
 
+def check_generator_config(cfg) -> None:
+    """Validate the fields SAGAN's and BigGAN's generator configurations share."""
+    _check_common(cfg, G_WIDTHS)
+    check_int_field("z_dim", cfg.z_dim, 1)
+    check_float_field("bn_eps", cfg.bn_eps, 0.0)
+    check_float_field("bn_momentum", cfg.bn_momentum, 0.0, 1.0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Configurations
 
@@ -120,10 +128,7 @@ class GeneratorConfig:
     init: str = "xavier"
 
     def __post_init__(self):
-        _check_common(self, G_WIDTHS)
-        check_int_field("z_dim", self.z_dim, 1)
-        check_float_field("bn_eps", self.bn_eps, 0.0)
-        check_float_field("bn_momentum", self.bn_momentum, 0.0, 1.0)
+        check_generator_config(self)
 
     def build(self, impl: str = "auto", init: bool = True) -> Generator:
         """A freshly initialized :class:`Generator` (``init=False`` leaves torch's default
