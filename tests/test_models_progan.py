@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from gan_model_utils import assert_finite_nonzero_grads, count_params
 from stylegan2_utils import randomize_
-from testutils import assert_close
+from testutils import assert_close, requires_triton_interpreter
 
 from gankern.models.progan import (
     PROGAN_TRAINING,
@@ -308,6 +308,22 @@ def test_set_impl_reaches_every_layer():
         G(z, level=1, alpha=0.5)  # CPU tensors: the CUDA backend refuses them
     G.set_impl("ref")
     assert torch.equal(G(z, level=1, alpha=0.5), expected)
+
+
+@requires_triton_interpreter
+def test_triton_backend_matches_the_reference():
+    # The Triton kernels run in the interpreter on CPU: 8x8 networks, level 1, batch 2.
+    G_cfg, D_cfg = progan_config("digits", resolution=8)
+    outputs = []
+    for impl in ("ref", "triton"):
+        torch.manual_seed(0)
+        G, D = G_cfg.build(impl=impl), D_cfg.build(impl=impl)
+        img = G(torch.ones(2, 64), level=1, alpha=0.5)
+        logits = D(img, level=1, alpha=0.5)
+        logits.sum().backward()
+        outputs.append((img, logits, G.b8.conv0.weight.grad, D.b8.conv1.weight.grad))
+    for got, want in zip(outputs[1], outputs[0], strict=True):
+        assert_close(got, want)
 
 
 def test_state_dict_round_trip_and_config_json():
