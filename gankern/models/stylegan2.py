@@ -436,20 +436,30 @@ def mapping_with_mixing(
     c: torch.Tensor | None,
     mixing_prob: float,
     generator: torch.Generator | None = None,
+    num_active_ws: int | None = None,
 ) -> torch.Tensor:
     """``mapping(z, c)`` with style mixing regularization, as StyleGAN2-ADA's training loss.
 
     With probability ``mixing_prob`` (one draw per batch), the ws from a uniformly drawn
-    cutoff in ``[1, num_ws)`` on are replaced by those of fresh latents (mapped without
+    cutoff in ``[1, num_active_ws)`` on are replaced by those of fresh latents (mapped without
     updating ``w_avg``). Random numbers come from ``generator`` if given (on its device),
     else from the global RNG of z's device; they are drawn whenever ``mixing_prob > 0``,
     mixed or not, so the RNG stream does not depend on the outcome.
+
+    ``num_active_ws`` is the number of leading ws the synthesis network uses (default all):
+    a progressively grown StyleGAN at a low level uses fewer, and StyleGAN v1 draws the
+    cutoff among those (``cur_layers`` in the official ``G_style``).
     """
     mixing_prob = check_number("mixing_prob", mixing_prob, min_value=0.0)
     if mixing_prob > 1:
         raise ValueError(f"mixing_prob must be in [0, 1], got {mixing_prob}")
     ws = mapping(z, c)
     num_ws = ws.shape[1] if ws.ndim == 3 else 1
+    if num_active_ws is not None:
+        num_active_ws = check_int("num_active_ws", num_active_ws, min_value=1)
+        if num_active_ws > num_ws:
+            raise ValueError(f"num_active_ws must be in [1, {num_ws}], got {num_active_ws}")
+        num_ws = num_active_ws
     if mixing_prob == 0 or num_ws < 2:
         return ws
     device = generator.device if generator is not None else z.device

@@ -3,6 +3,8 @@
 Each layer passes its ``impl`` to the ops it calls; :func:`set_impl` switches a whole model.
 """
 
+from gankern.nn.adain import AdaIN, adaptive_instance_norm
+from gankern.nn.attention import SelfAttention
 from gankern.nn.bias_act import FusedBiasAct
 from gankern.nn.bias_act_layers import Activation, Conv2dAct, ConvTranspose2dAct, LinearAct
 from gankern.nn.conditioning import (
@@ -20,6 +22,10 @@ from gankern.nn.impl import set_impl
 from gankern.nn.mapping import MappingNetwork, normalize_2nd_moment
 from gankern.nn.maxout import MaxoutLinear
 from gankern.nn.minibatch_std import MinibatchStdLayer
+from gankern.nn.noise import NoiseInput
+from gankern.nn.pixel_norm import PixelNorm
+from gankern.nn.progressive import box_downsample, fade_in, nearest_upsample
+from gankern.nn.regularization import ortho_penalty
 from gankern.nn.resample import Blur, Downsample, Upsample
 from gankern.nn.spectral_norm import (
     SPECTRAL_NORM_TYPES,
@@ -32,6 +38,7 @@ from gankern.nn.synthesis import SynthesisLayer, ToRGBLayer
 __all__ = [
     "SPECTRAL_NORM_TYPES",
     "Activation",
+    "AdaIN",
     "Blur",
     "ConditionalBatchNorm2d",
     "Conv2dAct",
@@ -45,18 +52,26 @@ __all__ = [
     "MappingNetwork",
     "MaxoutLinear",
     "MinibatchStdLayer",
+    "NoiseInput",
+    "PixelNorm",
     "ProjectionHead",
+    "SelfAttention",
     "SynthesisLayer",
     "ToRGBLayer",
     "Upsample",
+    "adaptive_instance_norm",
     "apply_spectral_norm",
+    "box_downsample",
     "check_labels",
     "class_embedding",
     "concat_label_maps",
     "concat_labels",
+    "fade_in",
     "has_spectral_norm",
     "label_maps",
+    "nearest_upsample",
     "normalize_2nd_moment",
+    "ortho_penalty",
     "set_impl",
     "spectral_norm",
 ]
