@@ -240,6 +240,7 @@ class GANFamily:
         self.options = options if options is not None else self.make_options(
             getattr(opts, "model_options", {}) or {})
         self.networks: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}  # set by the trainer
         self.settings = None
         self.augment = None
 
@@ -322,6 +323,11 @@ class GANFamily:
 
     # --- the step ------------------------------------------------------------------------
 
+    def on_step(self, nimg: int) -> None:
+        """Called before every step (and once at the start or resume of a run) with the
+        number of real images seen so far. A progressive model sets its level and fade-in
+        here: as a pure function of ``nimg``, so that a resumed run continues exactly."""
+
     def has_generator_regularizer(self) -> bool:
         """Whether G has a (lazy) regularization phase (StyleGAN2's path length)."""
         return False
@@ -351,6 +357,19 @@ class GANFamily:
 
     sampling_kwargs: ClassVar[Mapping[str, Any]] = {}  # G's keyword arguments for grids
     metric_kwargs: ClassVar[Mapping[str, Any]] = {}  # ... and for metrics
+
+    def grid_kwargs(self) -> dict:
+        """G's keyword arguments for the snapshot grid at this point of training (a
+        progressive model adds its current level and fade-in)."""
+        return dict(self.sampling_kwargs)
+
+    def snapshot_metric_kwargs(self) -> dict:
+        """G's keyword arguments for the snapshot metrics at this point of training."""
+        return dict(self.metric_kwargs)
+
+    def prepare_sampler(self, G: nn.Module) -> None:
+        """Called on the network drawn from before grids, metrics and checkpoints (BigGAN
+        re-estimates its batch-norm statistics here)."""
 
     style_based: ClassVar[bool] = False  # G.mapping / G.synthesis (mixing, w-space walks)
 

@@ -112,6 +112,7 @@ def training_loop(
         for module in run.networks.values():
             ctx.broadcast_module_(module)
     elapsed_before = counters["elapsed_sec"]
+    run.family.on_step(counters["nimg"])
 
     # --- Run directory, logs, snapshots ---------------------------------------------------
     run_dir = prepare_run_dir(opts, dataset, settings, ctx, resume_path, run.config.name)

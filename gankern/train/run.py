@@ -175,6 +175,7 @@ class TrainingRun:
         """
         s, c = self.settings, self.counters
         family = self.family
+        family.on_step(c["nimg"])
         guarded = [m for name, m in self.networks.items() if not name.endswith("_ema")]
         amp = autocast_dtype(self.precision, family.precision_mode)
         for phase_index, phase in enumerate(self.phases):
@@ -282,6 +283,7 @@ def build_training_run(
     augment_fn, augment_pipe, ada = build_augmentation(opts, device)
     family.setup(networks, settings, augment=augment_fn, channels_last=opts.channels_last)
     optimizers, phases = make_phases(networks, settings, family)
+    family.optimizers = optimizers
     scaler = None
     if autocast_dtype(precision, family.precision_mode) == torch.float16:
         scaler = LossScaler().to(device)

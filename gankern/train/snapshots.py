@@ -108,6 +108,7 @@ class SnapshotWriter:
     def samples_and_metrics(self, G_ema, nimg: int, record: dict | None) -> None:
         """The sample grid and (with a tick ``record``) the metrics, added to the record."""
         t0 = time.time()
+        self.family.prepare_sampler(G_ema)
         if self.ctx.is_main:
             self._sample_grid(G_ema, nimg)
         if record is not None and self.settings.metrics:
@@ -147,7 +148,7 @@ class SnapshotWriter:
         cols, rows = grid_shape(G_ema.img_resolution)
         z, c = self.family.grid_inputs(cols, rows, self.opts.seed + GRID_SEED_OFFSET)
         with eval_mode(G_ema):  # G itself when the model keeps no moving average
-            images = generate(G_ema, z, c, **self.family.sampling_kwargs)
+            images = generate(G_ema, z, c, **self.family.grid_kwargs())
         # A thin gray line between cells keeps neighbouring samples apart.
         save_image_grid(images, self.run_dir / f"samples-{nimg:09d}.png", cols, pad=2,
                         pad_value=96)
@@ -158,7 +159,7 @@ class SnapshotWriter:
         t0 = time.time()
         results = compute_snapshot_metrics(
             G_ema, self.dataset, self.settings.metrics, self.opts, self.ctx,
-            generator_kwargs=self.family.metric_kwargs,
+            generator_kwargs=self.family.snapshot_metric_kwargs(),
         )
         for name, value in results.items():
             record[f"Metrics/{name}"] = value

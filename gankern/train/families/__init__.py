@@ -19,6 +19,8 @@ FAMILIES = {
     "wgan": "gankern.train.families.wgan:WGANFamily",
     "lsgan": "gankern.train.families.lsgan:LSGANFamily",
     "hinge": "gankern.train.families.hinge:HingeGANFamily",
+    "wgan-gp": "gankern.train.families.wgan_gp:WGANGPFamily",
+    "sngan": "gankern.train.families.sngan:SNGANFamily",
 }
 
 DEFAULT_MODEL = "stylegan2"
