@@ -1,8 +1,15 @@
-"""Training throughput of StyleGAN2: s/kimg, images/s and peak memory, gankern vs ``ref``.
+"""Training throughput of any model family: s/kimg, images/s and peak memory, gankern vs ``ref``.
 
-    python -m benchmarks.bench_training                       # 64, 256 and 1024 px on the GPU
+    python -m benchmarks.bench_training                       # StyleGAN2 at 64, 256, 1024 px
     python -m benchmarks.bench_training --resolutions 256     # one resolution (one command)
+    python -m benchmarks.bench_training --model dcgan         # another model at its standard
+                                                              # configuration and resolution
     python -m benchmarks.bench_training --quick               # tiny CPU check of the benchmark
+
+``--model NAME`` (default ``stylegan2``) measures a family of ``gankern train --model``: by
+default at the resolutions and configurations of its published models
+(:attr:`gankern.train.family.GANFamily.standard_configs`), with its recommended batch;
+``--quick`` takes its ``digits`` configuration at 16 px. StyleGAN2's defaults follow.
 
 Per resolution, one configuration: StyleGAN2-ADA's ``auto`` config at 64 and 256 px (at
 256 px: channel base 16384, mapping depth 2, batch 16) and the StyleGAN2 config-f
@@ -55,16 +62,19 @@ from benchmarks.harness import Baselines, classify_failure, measure_baselines  #
 from benchmarks.report import write_markdown  # noqa: E402
 from benchmarks.results import DEFAULT_RESULTS_DIR, ROW_KEYS, append_rows  # noqa: E402
 from benchmarks.timing import QUICK_TIMING, MiB, TimingSettings  # noqa: E402
-from benchmarks.training_run import TrainingRun, build_training_run  # noqa: E402
-from benchmarks.training_table import OP, training_table, write_training_markdown  # noqa: E402
-from gankern.ops._backend import triton_interpreter_enabled  # noqa: E402
-from gankern.train.families.stylegan2 import (  # noqa: E402
-    recommended_hyperparameters,
-    resolve_config,
+from benchmarks.training_run import TrainingRun, bench_data, build_training_run  # noqa: E402
+from benchmarks.training_table import (  # noqa: E402
+    op_name,
+    training_table,
+    write_training_markdown,
 )
+from gankern.ops._backend import triton_interpreter_enabled  # noqa: E402
+from gankern.train.families import family_names, get_family  # noqa: E402
 from gankern.train.options import AUG_MODES, TrainingOptions  # noqa: E402
 from gankern.train.precision import resolve_precision  # noqa: E402
 from gankern.train.settings import resolve_settings  # noqa: E402
+
+DEFAULT_MODEL = "stylegan2"
 
 MODE = "train_step"
 # The configuration each resolution is measured with (issue 4); other resolutions: auto.
@@ -166,14 +176,16 @@ def measure_run(run, images: Sequence[torch.Tensor], settings: MeasureSettings) 
 
 def bench_options(args, cfg: str, impl: str) -> TrainingOptions:
     """The training options one provider runs with."""
+    model = getattr(args, "model", DEFAULT_MODEL)
     kwargs = dict(
-        data="synthetic", cfg=cfg, impl=impl, precision=args.precision,
+        model=model, data="synthetic", cfg=cfg, impl=impl, precision=args.precision,
         channels_last=args.channels_last, tf32=args.tf32, batch=args.batch,
         batch_gpu=args.batch_gpu, aug=args.aug, metrics=[], seed=args.seed,
         device=args.device_obj.type, tensorboard=False,
     )  # fmt: skip
     if args.quick:
-        kwargs["extra"] = {k: dict(v) for k, v in QUICK_NETWORKS.items()}
+        if model == DEFAULT_MODEL:
+            kwargs["extra"] = {k: dict(v) for k, v in QUICK_NETWORKS.items()}
         kwargs["batch"] = args.batch or QUICK_BATCH
     return TrainingOptions(**kwargs)
 
@@ -186,13 +198,18 @@ def row_params(opts: TrainingOptions, resolution: int, device: torch.device,
     configuration where the options leave them at None), without building the networks.
     """
     precision = resolve_precision(opts.precision, device)
-    config = resolve_config(opts, resolution, 3, 0, 1, device)
-    s = resolve_settings(opts, recommended_hyperparameters(config.train), 1, precision)
+    family = get_family(opts.model)(opts)
+    data = bench_data(opts, resolution)  # as build_training_run describes the data
+    config = family.network_config(opts.cfg, data, 1, precision, opts.extra)
+    s = resolve_settings(opts, config.recommended, 1, precision)
     params = {
         "cfg": opts.cfg, "resolution": resolution, "batch": s.batch, "batch_gpu": s.batch_gpu,
         "precision": precision, "aug": opts.aug, "tf32": opts.tf32,
-        "r1_interval": s.r1_interval, "pl_interval": s.pl_interval,
     }  # fmt: skip
+    if opts.model == DEFAULT_MODEL:
+        params.update(r1_interval=s.r1_interval, pl_interval=s.pl_interval)
+    else:
+        params.update(model=opts.model, n_critic=s.n_critic)
     if opts.aug == "ada":
         params["ada_p"] = 0.0 if ada_p is None else float(ada_p)
     if opts.extra:
@@ -200,10 +217,11 @@ def row_params(opts: TrainingOptions, resolution: int, device: torch.device,
     return params
 
 
-def _base_row(env: Environment, baselines: Baselines, run_id: str) -> dict:
+def _base_row(env: Environment, baselines: Baselines, run_id: str,
+              model: str = DEFAULT_MODEL) -> dict:
     row = {key: None for key in ROW_KEYS}
     row.update(
-        op=OP, mode=MODE, device=env.device, torch_version=env.torch_version,
+        op=op_name(model), mode=MODE, device=env.device, torch_version=env.torch_version,
         triton_version=env.triton_version, cuda_version=env.cuda_version,
         gankern_commit=env.gankern_commit, copy_bw_gbps=baselines.copy_bw_gbps,
         matmul_tflops=baselines.matmul_tflops, matmul_dtype=baselines.matmul_dtype,
@@ -338,14 +356,18 @@ def _non_negative_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_training",
-        description="StyleGAN2 training throughput (s/kimg, images/s, peak memory): "
+        description="Training throughput (s/kimg, images/s, peak memory) of a model family: "
         "gankern's fused ops against the reference, same model, same run.",
     )
+    parser.add_argument("--model", choices=family_names(), default=DEFAULT_MODEL,
+                        help="the model family (default stylegan2)")
     parser.add_argument("--resolutions", nargs="+", type=_resolution, default=None,
-                        help="image resolutions (default: 64 256 1024; --quick: 16)")
+                        help="image resolutions (default: the model's standard ones, for "
+                        "StyleGAN2 64 256 1024; --quick: 16)")
     parser.add_argument("--cfg", default=None,
-                        help="network configuration for every resolution (default: auto at "
-                        "64 and 256 px, stylegan2 (config-f) at 1024 px)")
+                        help="network configuration for every resolution (default: the "
+                        "model's standard one at each resolution: for StyleGAN2 auto at 64 "
+                        "and 256 px, stylegan2 (config-f) at 1024 px; --quick: digits)")
     parser.add_argument("--providers", nargs="+", choices=sorted(PROVIDERS),
                         default=list(DEFAULT_PROVIDERS), help="default: gankern_auto ref")
     parser.add_argument("--precision", choices=("auto", *PRECISION_DTYPES), default="auto",
@@ -415,8 +437,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: no CUDA device is available")
     args.device_obj = device
-    resolutions = args.resolutions or ([QUICK_RESOLUTION] if args.quick else
-                                       list(DEFAULT_RESOLUTIONS))
+    family = get_family(args.model)
+    standard = DEFAULT_CONFIGS if args.model == DEFAULT_MODEL else dict(family.standard_configs)
+    resolutions = args.resolutions or ([QUICK_RESOLUTION] if args.quick else list(standard))
+    if args.quick and args.model != DEFAULT_MODEL:
+        standard = {QUICK_RESOLUTION: "digits"}
 
     env = collect_environment(device)
     run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -424,17 +449,18 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"CUDA {env.cuda_version}, gankern {env.gankern_commit}", flush=True)
     baselines = measure_baselines(device, args.quick,
                                   QUICK_TIMING if args.quick else TimingSettings())
-    base = _base_row(env, baselines, run_id)
+    base = _base_row(env, baselines, run_id, args.model)
+    op = op_name(args.model)
     rows = []
     with trainer_backend_flags(args.tf32, device), _quick_threads(args.quick):
         for resolution in resolutions:
-            cfg = args.cfg or DEFAULT_CONFIGS.get(resolution, "auto")
+            cfg = args.cfg or standard.get(resolution) or family.default_config_name("")
             for provider in args.providers:
-                print(f"{OP} {cfg} {resolution}px {provider} ...", flush=True)
+                print(f"{op} {cfg} {resolution}px {provider} ...", flush=True)
                 row = bench_provider(args, provider, resolution, cfg, base)
                 rows.append(row)
                 if not args.no_write:
-                    append_rows(args.out, env.device_slug, OP, [row])
+                    append_rows(args.out, env.device_slug, op, [row])
                 if row["status"] == "ok":
                     print(f"  {row['median_ms']:.1f} ms/step over {row['reps']} cycles, "
                           f"{row['median_ms'] / int(row['shape'].split('x')[0]):.3g} s/kimg",

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
 from gankern.train.distributed import DistributedContext
+from gankern.train.families import get_family
 from gankern.train.family import DataInfo
 from gankern.train.options import TrainingOptions, check_options
 from gankern.train.run import TrainingRun as _TrainerRun
@@ -37,9 +39,20 @@ class TrainingRun(_TrainerRun):
         if not isinstance(images, torch.Tensor) or tuple(images.shape) != expected:
             got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images)
             raise ValueError(f"images must have shape {expected}, got {got}")
-        labels = torch.zeros([s.batch, self.family.c_dim], device=images.device)
+        c_dim = self.family.c_dim
+        labels = torch.zeros([s.batch, c_dim], device=images.device)
+        if c_dim:  # the reals' labels: the classes in turn
+            labels[torch.arange(s.batch), torch.arange(s.batch) % c_dim] = 1
         real = [(images[r :: s.rounds], labels[r :: s.rounds]) for r in range(s.rounds)]
         super().step(real)
+
+
+def bench_data(opts: TrainingOptions, resolution: int, img_channels: int = 3) -> DataInfo:
+    """What a benchmark's synthetic data are: images (RGB unless said otherwise), with 10
+    classes for the models that always train on labels."""
+    c_dim = 10 if get_family(opts.model).labels == "always" else 0
+    return DataInfo(name="synthetic", kind="images", resolution=resolution,
+                    channels=img_channels, c_dim=c_dim)
 
 
 def build_training_run(
@@ -67,9 +80,11 @@ def build_training_run(
         raise ValueError(f"ada_p is only used with aug='ada', got aug={opts.aug!r}")
     if ada_p is not None and not (isinstance(ada_p, (int, float)) and 0 <= ada_p <= 1):
         raise ValueError(f"ada_p must be a number in [0, 1], got {ada_p!r}")
-    data = DataInfo(name="synthetic", kind="images", resolution=resolution,
-                    channels=img_channels)
-    trainer_run = _build_trainer_run(opts, data, DistributedContext(device=device))
+    data = bench_data(opts, resolution, img_channels)
+    labels = None
+    if data.c_dim:  # every class equally often
+        labels = np.eye(data.c_dim, dtype=np.float32)
+    trainer_run = _build_trainer_run(opts, data, DistributedContext(device=device), labels)
     run = TrainingRun(**{f.name: getattr(trainer_run, f.name) for f in dataclasses.fields(
         trainer_run)})
     if run.augment_pipe is not None and ada_p is not None:

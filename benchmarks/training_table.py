@@ -24,6 +24,12 @@ from benchmarks.report import latest_rows
 from benchmarks.results import DEFAULT_RESULTS_DIR, load_rows
 
 OP = "train_stylegan2"
+OP_PREFIX = "train_"
+
+
+def op_name(model: str) -> str:
+    """The ``op`` of a model's training rows: ``train_stylegan2``, ``train_wgan_gp``, ..."""
+    return OP_PREFIX + model.replace("-", "_")
 MiB_PER_GiB = 1024.0
 GROUP_KEYS = ("case", "shape", "dtype", "layout", "params")
 
@@ -202,7 +208,7 @@ def render_training_markdown(rows: Sequence[dict]) -> str:
         "See `benchmarks/README.md`.",
         "",
     ]
-    rows = latest_rows(r for r in rows if r.get("op") == OP)
+    rows = latest_rows(r for r in rows if str(r.get("op", "")).startswith(OP_PREFIX))
     if not rows:
         lines.append("No results yet: run `python -m benchmarks.bench_training` on a GPU.")
         return "\n".join(lines) + "\n"
@@ -213,7 +219,9 @@ def render_training_markdown(rows: Sequence[dict]) -> str:
         device_rows = by_device[device]
         runs = {r["run_id"]: r for r in device_rows}
         lines += [f"## {device}", ""] + [_run_line(runs[k]) for k in sorted(runs)] + [""]
-        lines += training_table(device_rows) + [""]
+        for op in sorted({r["op"] for r in device_rows}, key=lambda o: (o != OP, o)):
+            lines += [f"### {op[len(OP_PREFIX):]}", ""]
+            lines += training_table([r for r in device_rows if r["op"] == op]) + [""]
     return "\n".join(lines)
 
 

@@ -226,6 +226,9 @@ class GANFamily:
     data_kind: ClassVar[str] = "images"
     default_data: ClassVar[str] = "builtin:digits"
     labels: ClassVar[str] = "optional"  # "optional" (--cond), "always" or "never"
+    # resolution -> name of the published configuration there (the training benchmark's
+    # defaults): what "its standard resolution" means for this model.
+    standard_configs: ClassVar[Mapping[int, str]] = {}
     options_type: ClassVar[type | None] = None
     knobs: ClassVar[tuple[str, ...]] = ()
     players: ClassVar[Mapping[str, tuple[str, ...]]] = {"G": ("G",), "D": ("D",)}

@@ -88,4 +88,5 @@ class DCGANFamily(ConfiguredFamily):
     configs = dcgan_table(paper_and_digits(DCGAN_HYPERPARAMS["dcgan"], 5000, batch=64,
                                            total_kimg=60))
     default_config = "dcgan64"
+    standard_configs = {64: "dcgan64"}
     config_classes = {"G": DCGANGeneratorConfig, "D": DCGANDiscriminatorConfig}

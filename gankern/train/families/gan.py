@@ -47,6 +47,7 @@ class MLPGANFamily(ConfiguredFamily):
                               "small MLPs for the built-in digits (Adam)"),
     }
     default_config = "mnist"
+    standard_configs = {32: "mnist"}  # the MNIST networks on 32x32 images
     config_classes = {"G": MLPGeneratorConfig, "D": MLPDiscriminatorConfig}
 
 

@@ -66,4 +66,5 @@ class SNGANFamily(ConfiguredFamily):
                               "narrow ResNets for the built-in digits"),
     }
     default_config = "sngan32"
+    standard_configs = {32: "sngan32"}
     config_classes = {"G": ResNetGeneratorConfig, "D": ResNetDiscriminatorConfig}

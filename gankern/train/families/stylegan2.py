@@ -114,6 +114,7 @@ class StyleGAN2Family(NoiseToImageFamily):
     knobs = NOISE_TO_IMAGE_KNOBS + (
         "pl_weight", "pl_interval", "pl_batch_shrink", "pl_decay", "style_mixing")
     phase_order = "GD"
+    standard_configs = {64: "auto", 256: "auto", 1024: "stylegan2"}
     precision_mode = "blocks"
     style_based = True
     # Large batches: the shared-weight formulation is much cheaper than grouped convs.

@@ -39,6 +39,7 @@ class WGANGPFamily(ConfiguredFamily):
                               "narrow ResNets for the built-in digits"),
     }
     default_config = "resnet32"
+    standard_configs = {32: "resnet32"}
 
     @classmethod
     def config_from_metadata(cls, key, values):
