@@ -3,6 +3,8 @@
 * :mod:`gankern.models.stylegan2`: StyleGAN2 ``Generator`` and ``Discriminator``
   (StyleGAN2-ADA's API and parameter names).
 * :mod:`gankern.models.stylegan2_configs`: named configurations (``get_config``).
+* :mod:`gankern.models.pix2pix`: the pix2pix U-Net generator (``UNetGeneratorConfig``) and,
+  in :mod:`gankern.models.patchgan`, the PatchGAN discriminator (``PatchGANConfig``).
 * :mod:`gankern.models.convert_ada`, :mod:`gankern.models.convert_rosinality`: official
   pretrained weights (StyleGAN2-ADA / StyleGAN3 ``.pkl`` read without running pickled code,
   rosinality ``.pt``).
@@ -10,6 +12,14 @@
 
 from gankern.models.convert_ada import load_stylegan2_pkl
 from gankern.models.convert_rosinality import load_rosinality_checkpoint
+from gankern.models.patchgan import PatchGANConfig, PatchGANDiscriminator, receptive_field
+from gankern.models.pix2pix import (
+    PIX2PIX_PAPER_HYPERPARAMS,
+    Pix2PixHyperparams,
+    UNetGenerator,
+    UNetGeneratorConfig,
+    pix2pix_config,
+)
 from gankern.models.stylegan2 import (
     Discriminator,
     Generator,
@@ -32,12 +42,20 @@ __all__ = [
     "DiscriminatorConfig",
     "Generator",
     "GeneratorConfig",
+    "PIX2PIX_PAPER_HYPERPARAMS",
+    "PatchGANConfig",
+    "PatchGANDiscriminator",
+    "Pix2PixHyperparams",
     "StyleGAN2Config",
     "TrainingHyperparams",
+    "UNetGenerator",
+    "UNetGeneratorConfig",
     "get_config",
     "load_rosinality_checkpoint",
     "load_stylegan2_pkl",
     "mapping_with_mixing",
     "mix_styles",
+    "pix2pix_config",
+    "receptive_field",
     "register_config",
 ]

@@ -1,0 +1,151 @@
+"""Building blocks shared by the image-to-image models (Pix2Pix, CycleGAN, SRGAN).
+
+* :func:`make_norm`: the normalization layers of the official pix2pix/CycleGAN code
+  (``"batch"``: ``BatchNorm2d`` with affine parameters and running statistics;
+  ``"instance"``: ``InstanceNorm2d`` without either; ``"none"``).
+* :func:`init_normal_`: their weight initialization, N(0, 0.02) for convolution and linear
+  weights, N(1, 0.02) for batch-norm scales, zero biases.
+* :class:`ConvBiasAct`: a bias-free convolution (or linear layer) followed by
+  :class:`gankern.nn.FusedBiasAct`, for the places where a layer's bias is directly followed
+  by an activation, so that bias and activation run as one fused op.
+* Config validation helpers that raise ``TypeError``/``ValueError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+import torch
+from torch import nn
+
+from gankern.nn import FusedBiasAct
+from gankern.ops._checks import check_int, check_number
+
+NORMS = ("batch", "instance", "none")
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    """The normalization layer ``kind`` over ``channels`` feature maps.
+
+    Args:
+        kind: ``"batch"`` (``BatchNorm2d``, affine, running statistics in buffers),
+            ``"instance"`` (``InstanceNorm2d`` without affine parameters or running
+            statistics, as the official CycleGAN/pix2pix code) or ``"none"`` (identity).
+        channels: number of feature maps.
+    """
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+
+
+def conv_bias_with_norm(norm: str) -> bool:
+    """Whether a convolution followed by the normalization ``norm`` has its own bias.
+
+    The official code gives those convolutions a bias exactly when the norm is instance
+    normalization (batch norm has its own shift); gankern also gives them one without
+    normalization (``"none"``), where the official code leaves them without any shift.
+    """
+    return norm != "batch"
+
+
+@torch.no_grad()
+def init_normal_(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """Initialize as the official pix2pix/CycleGAN code (``init_type="normal"``).
+
+    Weights of every convolution, transposed convolution and linear layer are drawn from
+    N(0, ``std``), their biases (and those of :class:`FusedBiasAct` layers) set to zero;
+    batch-norm scales are drawn from N(1, ``std``) and their shifts set to zero. Other
+    parameters (PReLU slopes) keep their constructor values. Draws from torch's global RNG.
+    Returns ``module``.
+    """
+    for sub in module.modules():
+        if isinstance(sub, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            sub.weight.normal_(0.0, std)
+            if sub.bias is not None:
+                sub.bias.zero_()
+        elif isinstance(sub, nn.BatchNorm2d):
+            sub.weight.normal_(1.0, std)
+            sub.bias.zero_()
+        elif isinstance(sub, FusedBiasAct):
+            sub.bias.zero_()
+    return module
+
+
+class ConvBiasAct(nn.Module):
+    """``act(layer(x) + bias)``: a bias-free layer, then bias and activation fused.
+
+    Args:
+        layer: a ``Conv2d``, ``ConvTranspose2d`` or ``Linear`` built with ``bias=False``.
+        act: activation of :func:`gankern.ops.bias_act` (``"lrelu"``, ``"relu"``,
+            ``"tanh"``, ``"linear"``, ...).
+        alpha: slope of ``"lrelu"`` (ignored by the others).
+        impl: backend of the fused op (see :mod:`gankern.ops`).
+
+    The gain is 1 (classic models do not rescale activations). Parameters: ``layer.weight``
+    and ``act.bias``.
+    """
+
+    def __init__(self, layer: nn.Module, act: str, alpha: float | None = None,
+                 impl: str = "auto"):
+        super().__init__()
+        if getattr(layer, "bias", None) is not None:
+            raise ValueError("layer must be built with bias=False (the bias is fused)")
+        out_channels = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+        self.layer = layer
+        self.act = FusedBiasAct(out_channels, act=act, alpha=alpha, gain=1.0, impl=impl)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.layer(x))
+
+
+# --- config validation ----------------------------------------------------------------------
+
+
+def check_config_int(config, name: str, min_value: int) -> None:
+    """Field ``name`` of ``config`` must be an int >= min_value (TypeError/ValueError)."""
+    value = getattr(config, name)
+    check_int(f"{type(config).__name__}.{name}", value, min_value=min_value)
+
+
+def check_config_choice(config, name: str, choices) -> None:
+    """Field ``name`` of ``config`` must be one of ``choices``."""
+    value = getattr(config, name)
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{type(config).__name__}.{name} must be one of {tuple(choices)}, "
+                         f"got {value!r}")
+
+
+def check_config_number(config, name: str, low: float, high: float | None = None) -> None:
+    """Field ``name`` of ``config`` must be a real number in ``[low, high]``."""
+    value = getattr(config, name)
+    check_number(f"{type(config).__name__}.{name}", value)
+    if value < low or (high is not None and value > high):
+        span = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{type(config).__name__}.{name} must be in {span}, got {value}")
+
+
+def check_config_bool(config, name: str) -> None:
+    """Field ``name`` of ``config`` must be a bool."""
+    value = getattr(config, name)
+    if not isinstance(value, bool):
+        raise TypeError(f"{type(config).__name__}.{name} must be a bool, got {value!r}")
+
+
+def config_from_kwargs(config_cls, kwargs: dict):
+    """``config_cls(**kwargs)`` with unknown keys reported as a TypeError naming them."""
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise TypeError(f"{config_cls.__name__} has no field(s) {unknown}; "
+                        f"known: {sorted(known)}")
+    return config_cls(**kwargs)
+
+
+def is_int(value) -> bool:
+    """An integer that is not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
