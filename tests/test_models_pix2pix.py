@@ -270,7 +270,7 @@ def test_config_round_trips_through_json_dicts():
     for config in pix2pix_config("digits", in_channels=1, out_channels=2):
         data = json.loads(json.dumps(dataclasses.asdict(config)))
         assert type(config)(**data) == config
-    with pytest.raises(ValueError, match="multiple of 2\\*\\*num_downs = 32"):
+    with pytest.raises(ValueError, match="multiple of 32"):
         pix2pix_config("digits", resolution=48)
     with pytest.raises(ValueError, match="name must be one of"):
         pix2pix_config("unet512")

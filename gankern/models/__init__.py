@@ -5,6 +5,8 @@
 * :mod:`gankern.models.stylegan2_configs`: named configurations (``get_config``).
 * :mod:`gankern.models.pix2pix`: the pix2pix U-Net generator (``UNetGeneratorConfig``) and,
   in :mod:`gankern.models.patchgan`, the PatchGAN discriminator (``PatchGANConfig``).
+* :mod:`gankern.models.cyclegan`: the CycleGAN ResNet generator (``ResnetGeneratorConfig``)
+  and the image history pool (``ImagePool``).
 * :mod:`gankern.models.convert_ada`, :mod:`gankern.models.convert_rosinality`: official
   pretrained weights (StyleGAN2-ADA / StyleGAN3 ``.pkl`` read without running pickled code,
   rosinality ``.pt``).
@@ -12,6 +14,14 @@
 
 from gankern.models.convert_ada import load_stylegan2_pkl
 from gankern.models.convert_rosinality import load_rosinality_checkpoint
+from gankern.models.cyclegan import (
+    CYCLEGAN_PAPER_HYPERPARAMS,
+    CycleGANHyperparams,
+    ResnetGenerator,
+    ResnetGeneratorConfig,
+    cyclegan_config,
+)
+from gankern.models.image_pool import ImagePool
 from gankern.models.patchgan import PatchGANConfig, PatchGANDiscriminator, receptive_field
 from gankern.models.pix2pix import (
     PIX2PIX_PAPER_HYPERPARAMS,
@@ -38,18 +48,24 @@ from gankern.models.stylegan2_configs import (
 
 __all__ = [
     "CONFIGS",
+    "CYCLEGAN_PAPER_HYPERPARAMS",
+    "CycleGANHyperparams",
     "Discriminator",
     "DiscriminatorConfig",
     "Generator",
     "GeneratorConfig",
+    "ImagePool",
     "PIX2PIX_PAPER_HYPERPARAMS",
     "PatchGANConfig",
     "PatchGANDiscriminator",
     "Pix2PixHyperparams",
     "StyleGAN2Config",
+    "ResnetGenerator",
+    "ResnetGeneratorConfig",
     "TrainingHyperparams",
     "UNetGenerator",
     "UNetGeneratorConfig",
+    "cyclegan_config",
     "get_config",
     "load_rosinality_checkpoint",
     "load_stylegan2_pkl",

@@ -13,9 +13,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import numbers
-
 import torch
 from torch import nn
 
@@ -136,16 +133,20 @@ def check_config_bool(config, name: str) -> None:
         raise TypeError(f"{type(config).__name__}.{name} must be a bool, got {value!r}")
 
 
-def config_from_kwargs(config_cls, kwargs: dict):
-    """``config_cls(**kwargs)`` with unknown keys reported as a TypeError naming them."""
-    known = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(kwargs) - known)
-    if unknown:
-        raise TypeError(f"{config_cls.__name__} has no field(s) {unknown}; "
-                        f"known: {sorted(known)}")
-    return config_cls(**kwargs)
+def check_resolution_multiple(resolution, step: int) -> int:
+    """``resolution`` as an int that is a positive multiple of ``step`` (fully convolutional
+    networks whose levels halve the image need such sizes)."""
+    resolution = check_int("resolution", resolution, min_value=1)
+    if resolution % step:
+        raise ValueError(f"resolution must be a multiple of {step} for this configuration, "
+                         f"got {resolution}")
+    return resolution
 
 
-def is_int(value) -> bool:
-    """An integer that is not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+def named_config(table: dict, name, resolution, *args):
+    """Look ``name`` up in ``table`` (name -> (native resolution, factory)) and call
+    ``factory(resolution or the native one, *args)``; ValueError naming the known names."""
+    if not isinstance(name, str) or name not in table:
+        raise ValueError(f"name must be one of {sorted(table)}, got {name!r}")
+    native, factory = table[name]
+    return factory(native if resolution is None else resolution, *args)

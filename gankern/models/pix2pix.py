@@ -37,13 +37,15 @@ from gankern.models.img2img_layers import (
     check_config_choice,
     check_config_int,
     check_config_number,
+    check_resolution_multiple,
     conv_bias_with_norm,
     init_normal_,
     make_norm,
+    named_config,
 )
 from gankern.models.patchgan import PatchGANConfig
 from gankern.nn.impl import set_impl
-from gankern.ops._checks import check_int, check_tensor
+from gankern.ops._checks import check_tensor
 
 
 @dataclass(frozen=True)
@@ -215,10 +217,7 @@ def _unet(num_downs, ngf, resolution, in_channels, out_channels, *, ndf, n_layer
                             num_downs=num_downs, ngf=ngf, num_dropout=num_dropout)
     d = PatchGANConfig(img_channels=out_channels, cond_channels=in_channels, ndf=ndf,
                        n_layers=n_layers, norm=g.norm)
-    step = 2**num_downs
-    if check_int("resolution", resolution, min_value=1) % step:
-        raise ValueError(f"resolution must be a multiple of 2**num_downs = {step} for this "
-                         f"configuration, got {resolution}")
+    check_resolution_multiple(resolution, 2**num_downs)
     return g, d
 
 
@@ -245,7 +244,4 @@ def pix2pix_config(name: str = "unet256", resolution: int | None = None, in_chan
             this is a check, not a shape parameter.
         in_channels, out_channels: channels of the input and output images.
     """
-    if name not in PIX2PIX_CONFIGS:
-        raise ValueError(f"name must be one of {sorted(PIX2PIX_CONFIGS)}, got {name!r}")
-    native, factory = PIX2PIX_CONFIGS[name]
-    return factory(native if resolution is None else resolution, in_channels, out_channels)
+    return named_config(PIX2PIX_CONFIGS, name, resolution, in_channels, out_channels)
