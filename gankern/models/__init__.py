@@ -7,6 +7,9 @@
   in :mod:`gankern.models.patchgan`, the PatchGAN discriminator (``PatchGANConfig``).
 * :mod:`gankern.models.cyclegan`: the CycleGAN ResNet generator (``ResnetGeneratorConfig``)
   and the image history pool (``ImagePool``).
+* :mod:`gankern.models.srgan`: SRGAN's SRResNet generator and discriminator
+  (``SRResNetConfig``, ``SRGANDiscriminatorConfig``), and in :mod:`gankern.models.vgg` the
+  VGG19 content network (torchvision names, weights from a local file only).
 * :mod:`gankern.models.convert_ada`, :mod:`gankern.models.convert_rosinality`: official
   pretrained weights (StyleGAN2-ADA / StyleGAN3 ``.pkl`` read without running pickled code,
   rosinality ``.pt``).
@@ -30,6 +33,16 @@ from gankern.models.pix2pix import (
     UNetGeneratorConfig,
     pix2pix_config,
 )
+from gankern.models.srgan import (
+    SRGAN_PAPER_HYPERPARAMS,
+    SRGANDiscriminator,
+    SRGANDiscriminatorConfig,
+    SRGANHyperparams,
+    SRResNet,
+    SRResNetConfig,
+    content_network,
+    srgan_config,
+)
 from gankern.models.stylegan2 import (
     Discriminator,
     Generator,
@@ -45,33 +58,45 @@ from gankern.models.stylegan2_configs import (
     get_config,
     register_config,
 )
+from gankern.models.vgg import VGG19Features, find_vgg19_weights, load_vgg19_features
 
 __all__ = [
     "CONFIGS",
     "CYCLEGAN_PAPER_HYPERPARAMS",
+    "PIX2PIX_PAPER_HYPERPARAMS",
+    "SRGAN_PAPER_HYPERPARAMS",
     "CycleGANHyperparams",
     "Discriminator",
     "DiscriminatorConfig",
     "Generator",
     "GeneratorConfig",
     "ImagePool",
-    "PIX2PIX_PAPER_HYPERPARAMS",
     "PatchGANConfig",
     "PatchGANDiscriminator",
     "Pix2PixHyperparams",
-    "StyleGAN2Config",
     "ResnetGenerator",
     "ResnetGeneratorConfig",
+    "SRGANDiscriminator",
+    "SRGANDiscriminatorConfig",
+    "SRGANHyperparams",
+    "SRResNet",
+    "SRResNetConfig",
+    "StyleGAN2Config",
     "TrainingHyperparams",
     "UNetGenerator",
     "UNetGeneratorConfig",
+    "VGG19Features",
+    "content_network",
     "cyclegan_config",
+    "find_vgg19_weights",
     "get_config",
     "load_rosinality_checkpoint",
     "load_stylegan2_pkl",
+    "load_vgg19_features",
     "mapping_with_mixing",
     "mix_styles",
     "pix2pix_config",
     "receptive_field",
     "register_config",
+    "srgan_config",
 ]
