@@ -75,6 +75,7 @@ class ImageSource:
         if subdir is not None and (not isinstance(subdir, str) or not subdir.strip("/")):
             raise ValueError(f"subdir must be a non-empty folder name or None, got {subdir!r}")
         self.path = path
+        self.arg_name = arg_name
         self._prefix = "" if subdir is None else subdir.strip("/") + "/"
         self._zip_handle: zipfile.ZipFile | None = None
         self._zip_pid: int | None = None

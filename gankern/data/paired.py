@@ -24,7 +24,7 @@ import posixpath
 import numpy as np
 
 from gankern.data.dataset import ImageDataset, ImageFolderDataset, check_choice
-from gankern.data.image_files import CorruptImageError
+from gankern.data.image_files import CorruptImageError, ImageSource
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -182,17 +182,43 @@ class SideBySidePairDataset(PairedImageDataset):
         return self._images.path
 
 
-def _names_by_stem(dataset: ImageFolderDataset, names) -> dict[str, str]:
+def _names_by_stem(names, describe) -> dict[str, str]:
     """{name without extension: name}; ValueError naming both files of a clash."""
     by_stem: dict[str, str] = {}
     for name in names:
         stem = posixpath.splitext(name)[0]
         if stem in by_stem:
-            where = dataset._source.describe
-            raise ValueError(f"{where(by_stem[stem])} and {where(name)} have the same name; a "
-                             "pair is matched by name, so keep one of them")
+            raise ValueError(f"{describe(by_stem[stem])} and {describe(name)} have the same "
+                             "name; a pair is matched by name, so keep one of them")
         by_stem[stem] = name
     return by_stem
+
+
+def match_pairs(sources: tuple[ImageSource, ImageSource], names=None,
+                ignored=((), ())) -> list[tuple[str, str]]:
+    """Pair the images of two sources by relative name without extension.
+
+    Args:
+        sources: the A and B image sources.
+        names: the names to pair on each side (default: all of ``sources[i].names``).
+        ignored: names on each side whose partner may be missing without an error (files
+            left out as unreadable: their pair is dropped).
+
+    Returns the ``(A name, B name)`` pairs sorted by name. Raises ValueError naming the file
+    of an image without a partner, or two images of one side with the same name.
+    """
+    names = [src.names for src in sources] if names is None else names
+    stems = [_names_by_stem(n, src.describe) for n, src in zip(names, sources, strict=True)]
+    ignored_stems = [{posixpath.splitext(n)[0] for n in side} for side in ignored]
+    for this, other in ((0, 1), (1, 0)):
+        for stem, name in stems[this].items():
+            if stem not in stems[other] and stem not in ignored_stems[other]:
+                raise ValueError(
+                    f"{sources[this].describe(name)} has no partner: expected an image named "
+                    f"{stem!r} (any of .png, .jpg, .jpeg) in {sources[other].location}"
+                )
+    common = sorted(set(stems[0]) & set(stems[1]))
+    return [(stems[0][s], stems[1][s]) for s in common]
 
 
 class FolderPairDataset(PairedImageDataset):
@@ -218,17 +244,9 @@ class FolderPairDataset(PairedImageDataset):
             raise TypeError(f"folders must be two folder names, got {folders!r}")
         sides = [ImageFolderDataset(path, resolution=resolution, on_bad_file=on_bad_file,
                                     subdir=folder) for folder in folders]
-        stems = [_names_by_stem(side, side.image_names) for side in sides]
-        skipped = [set(_names_by_stem(side, set(side._source.names) - set(side.image_names)))
-                   for side in sides]
-        for this, other in ((0, 1), (1, 0)):
-            for stem, name in stems[this].items():
-                if stem not in stems[other] and stem not in skipped[other]:
-                    raise ValueError(
-                        f"{sides[this]._source.describe(name)} has no partner: expected an "
-                        f"image named {stem!r} (any of .png, .jpg, .jpeg) in "
-                        f"{sides[other]._source.location}"
-                    )
+        pairs = match_pairs(
+            (sides[0]._source, sides[1]._source), names=[s.image_names for s in sides],
+            ignored=[sorted(set(s._source.names) - set(s.image_names)) for s in sides])
         a_shape, b_shape = sides[0].image_shape, sides[1].image_shape
         if a_shape[1:] != b_shape[1:]:
             raise ValueError(
@@ -236,9 +254,8 @@ class FolderPairDataset(PairedImageDataset):
                 f"{a_shape[2]}x{a_shape[1]} but {sides[1]._describe_raw(0)} is "
                 f"{b_shape[2]}x{b_shape[1]} (as are all images of their folders)"
             )
-        common = sorted(set(stems[0]) & set(stems[1]))
         index = [{name: i for i, name in enumerate(side.image_names)} for side in sides]
-        self._pairs = [(index[0][stems[0][s]], index[1][stems[1][s]]) for s in common]
+        self._pairs = [(index[0][a], index[1][b]) for a, b in pairs]
         self._sides = sides
         if not self._pairs:
             raise ValueError(f"no readable pair in {os.fspath(path)!r}")
