@@ -23,7 +23,7 @@ def num_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-def resnet_param_count(in_ch, out_ch, ngf, n_blocks, n_down, norm):
+def resnet_param_count(in_ch, out_ch, ngf, n_blocks, n_down, norm, k=7):
     """The official ResnetGenerator's parameter count, layer by layer."""
     bias = norm != "batch"
     affine = 2 if norm == "batch" else 0
@@ -31,14 +31,14 @@ def resnet_param_count(in_ch, out_ch, ngf, n_blocks, n_down, norm):
     def conv(cin, cout, k, with_bias=bias, normed=True):
         return cin * cout * k * k + (cout if with_bias else 0) + (affine * cout if normed else 0)
 
-    total = conv(in_ch, ngf, 7)
+    total = conv(in_ch, ngf, k)
     for i in range(n_down):
         total += conv(ngf * 2**i, ngf * 2 ** (i + 1), 3)
     width = ngf * 2**n_down
     total += n_blocks * 2 * conv(width, width, 3)
     for i in range(n_down, 0, -1):
         total += conv(ngf * 2**i, ngf * 2 ** (i - 1), 3)
-    return total + conv(ngf, out_ch, 7, with_bias=True, normed=False)
+    return total + conv(ngf, out_ch, k, with_bias=True, normed=False)
 
 
 def test_published_parameter_counts():
@@ -51,15 +51,16 @@ def test_published_parameter_counts():
     assert num_params(g6.build()) == resnet_param_count(3, 3, 64, 6, 2, "instance")
 
 
-@pytest.mark.parametrize("ngf,n_blocks,n_down,norm,in_ch,out_ch", [
-    (4, 2, 1, "batch", 1, 3), (8, 0, 3, "none", 3, 1), (2, 3, 2, "instance", 2, 2),
+@pytest.mark.parametrize("ngf,n_blocks,n_down,norm,in_ch,out_ch,k", [
+    (4, 2, 1, "batch", 1, 3, 7), (8, 0, 3, "none", 3, 1, 7), (2, 3, 2, "instance", 2, 2, 3),
 ])
 def test_parameter_counts_follow_the_official_structure(ngf, n_blocks, n_down, norm, in_ch,
-                                                        out_ch):
+                                                        out_ch, k):
     config = ResnetGeneratorConfig(in_channels=in_ch, out_channels=out_ch, ngf=ngf,
-                                   n_blocks=n_blocks, n_downsampling=n_down, norm=norm)
+                                   n_blocks=n_blocks, n_downsampling=n_down, norm=norm,
+                                   outer_kernel=k)
     assert num_params(config.build()) == resnet_param_count(in_ch, out_ch, ngf, n_blocks,
-                                                            n_down, norm)
+                                                            n_down, norm, k)
 
 
 def _functional_forward(G, x):
@@ -71,7 +72,8 @@ def _functional_forward(G, x):
         h = F.instance_norm(h, eps=1e-5)
         return F.relu(h) if relu else h
 
-    h = norm_relu(F.conv2d(F.pad(x, [3] * 4, mode="reflect"), convs[0].weight, convs[0].bias))
+    p = G.config.outer_kernel // 2
+    h = norm_relu(F.conv2d(F.pad(x, [p] * 4, mode="reflect"), convs[0].weight, convs[0].bias))
     k = 1
     for _ in range(n_down):
         h = norm_relu(F.conv2d(h, convs[k].weight, convs[k].bias, stride=2, padding=1))
@@ -86,13 +88,15 @@ def _functional_forward(G, x):
                                          output_padding=1))
         k += 1
     last = G.model[-1]
-    h = F.conv2d(F.pad(h, [3] * 4, mode="reflect"), last.layer.weight)
+    h = F.conv2d(F.pad(h, [p] * 4, mode="reflect"), last.layer.weight)
     return torch.tanh(h + last.act.bias.view(1, -1, 1, 1))
 
 
-def test_forward_equals_a_functional_implementation():
+@pytest.mark.parametrize("outer_kernel", [7, 3])
+def test_forward_equals_a_functional_implementation(outer_kernel):
     torch.manual_seed(0)
-    G = ResnetGeneratorConfig(in_channels=1, out_channels=3, ngf=4, n_blocks=2).build(impl="ref")
+    G = ResnetGeneratorConfig(in_channels=1, out_channels=3, ngf=4, n_blocks=2,
+                              outer_kernel=outer_kernel).build(impl="ref")
     with torch.no_grad():
         for m in G.modules():  # non-zero biases, so that a dropped bias shows
             if getattr(m, "bias", None) is not None:
@@ -139,6 +143,8 @@ def test_dropout_and_errors():
         ResnetGeneratorConfig(norm="layer")
     with pytest.raises(ValueError, match="n_blocks must be >= 0"):
         ResnetGeneratorConfig(n_blocks=-1)
+    with pytest.raises(ValueError, match="outer_kernel must be odd"):
+        ResnetGeneratorConfig(outer_kernel=4)
     with pytest.raises(ValueError, match="resolution must be a multiple of 4"):
         cyclegan_config("digits", resolution=30)
     for config in cyclegan_config("digits"):

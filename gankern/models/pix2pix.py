@@ -227,7 +227,8 @@ PIX2PIX_CONFIGS = {
     "unet256": (256, lambda r, i, o: _unet(8, 64, r, i, o, ndf=64, n_layers=3)),
     "unet128": (128, lambda r, i, o: _unet(7, 64, r, i, o, ndf=64, n_layers=3)),
     # gankern's CPU configuration for the 32x32 built-in tasks (builtin:digits-edges): five
-    # levels down to 1x1, one dropout level, a 34x34 PatchGAN (n_layers=2).
+    # levels down to 1x1, one dropout level, a 34x34 PatchGAN (n_layers=2). A step of batch
+    # 16 (D and G) took 33 ms of CPU time on one thread here (busy 2-core machine).
     "digits": (32, lambda r, i, o: _unet(5, 16, r, i, o, ndf=16, n_layers=2, num_dropout=1)),
 }
 
