@@ -187,3 +187,9 @@ def test_digits_sr_is_the_high_resolution_digits():
     np.testing.assert_array_equal(ds[7][0], load_digits(32)[0][7])
     with pytest.raises(ValueError, match="is an unpaired dataset"):
         open_dataset("builtin:digits-inverted")
+
+
+def test_grayscale_items_are_writable_arrays(tmp_path):
+    _write_domains(tmp_path, ca=1, cb=1)
+    x, y = open_unpaired_dataset(tmp_path)[(0, 0)]
+    assert x.flags["WRITEABLE"] and y.flags["WRITEABLE"]  # torch warns on read-only arrays

@@ -236,6 +236,7 @@ def test_conditional_discriminator_sees_the_concatenation():
         D(x[:, :, :8, :8], y[:, :, :8, :8])
     plain = PatchGANConfig(img_channels=3, ndf=4, n_layers=2).build()
     assert plain(y).shape == (2, 1, 6, 6)
+    assert torch.equal(plain(y, c=torch.zeros(2, 0)), plain(y))
     with pytest.raises(TypeError, match="D\\(y\\)"):
         plain(x, y)
 

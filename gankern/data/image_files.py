@@ -218,8 +218,10 @@ def decode_image(source: ImageSource, name: str, *, mode_conversion=None):
 
 
 def image_to_chw(image) -> np.ndarray:
-    """A mode "L" or "RGB" Pillow image as a contiguous uint8 array [C, H, W]."""
+    """A mode "L" or "RGB" Pillow image as a contiguous, writable uint8 array [C, H, W]."""
     array = np.asarray(image, dtype=np.uint8)
     if array.ndim == 2:
         array = array[:, :, None]
-    return np.ascontiguousarray(array.transpose(2, 0, 1))
+    # Always a copy: Pillow's buffer is read-only, and a one-channel image needs no
+    # transposition copy, so a view would reach torch as a non-writable array (a warning).
+    return np.array(array.transpose(2, 0, 1), order="C")

@@ -136,8 +136,12 @@ class PatchGANDiscriminator(nn.Module):
         convs = [m for m in self.modules() if isinstance(m, nn.Conv2d)]
         return receptive_field((m.kernel_size[0], m.stride[0]) for m in convs)
 
-    def forward(self, *images: torch.Tensor) -> torch.Tensor:
-        """``D(y)`` (unconditional) or ``D(x, y)`` (conditioned on ``x``); ``[N, C, H, W]``."""
+    def forward(self, *images: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """``D(y)`` (unconditional) or ``D(x, y)`` (conditioned on ``x``); ``[N, C, H, W]``.
+
+        A class label ``c`` (keyword only) is accepted and ignored, as by the other
+        unconditional discriminators.
+        """
         expected = 2 if self.cond_channels else 1
         if len(images) != expected:
             usage = "D(x, y)" if self.cond_channels else "D(y)"
