@@ -3,6 +3,10 @@
 * :mod:`gankern.models.stylegan2`: StyleGAN2 ``Generator`` and ``Discriminator``
   (StyleGAN2-ADA's API and parameter names).
 * :mod:`gankern.models.stylegan2_configs`: named configurations (``get_config``).
+* :mod:`gankern.models.dcgan`: DCGAN (and its cGAN, ACGAN, projection and WGAN-GP critic
+  variants).
+* :mod:`gankern.models.gan`: the original GAN's MLPs (and cGAN by label concatenation).
+* :mod:`gankern.models.hyperparams`: :class:`GANHyperparams`, a paper's training settings.
 * :mod:`gankern.models.pix2pix`: the pix2pix U-Net generator (``UNetGeneratorConfig``) and,
   in :mod:`gankern.models.patchgan`, the PatchGAN discriminator (``PatchGANConfig``).
 * :mod:`gankern.models.cyclegan`: the CycleGAN ResNet generator (``ResnetGeneratorConfig``)
@@ -24,6 +28,25 @@ from gankern.models.cyclegan import (
     ResnetGeneratorConfig,
     cyclegan_config,
 )
+from gankern.models.dcgan import (
+    DCGAN_CONFIGS,
+    DCGAN_HYPERPARAMS,
+    DCGANDiscriminator,
+    DCGANDiscriminatorConfig,
+    DCGANGenerator,
+    DCGANGeneratorConfig,
+    dcgan_config,
+)
+from gankern.models.gan import (
+    GAN_CONFIGS,
+    GAN_HYPERPARAMS,
+    MLPDiscriminator,
+    MLPDiscriminatorConfig,
+    MLPGenerator,
+    MLPGeneratorConfig,
+    gan_config,
+)
+from gankern.models.hyperparams import GANHyperparams
 from gankern.models.image_pool import ImagePool
 from gankern.models.patchgan import PatchGANConfig, PatchGANDiscriminator, receptive_field
 from gankern.models.pix2pix import (
@@ -63,14 +86,27 @@ from gankern.models.vgg import VGG19Features, find_vgg19_weights, load_vgg19_fea
 __all__ = [
     "CONFIGS",
     "CYCLEGAN_PAPER_HYPERPARAMS",
+    "DCGAN_CONFIGS",
+    "DCGAN_HYPERPARAMS",
+    "GAN_CONFIGS",
+    "GAN_HYPERPARAMS",
     "PIX2PIX_PAPER_HYPERPARAMS",
     "SRGAN_PAPER_HYPERPARAMS",
     "CycleGANHyperparams",
+    "DCGANDiscriminator",
+    "DCGANDiscriminatorConfig",
+    "DCGANGenerator",
+    "DCGANGeneratorConfig",
     "Discriminator",
     "DiscriminatorConfig",
+    "GANHyperparams",
     "Generator",
     "GeneratorConfig",
     "ImagePool",
+    "MLPDiscriminator",
+    "MLPDiscriminatorConfig",
+    "MLPGenerator",
+    "MLPGeneratorConfig",
     "PatchGANConfig",
     "PatchGANDiscriminator",
     "Pix2PixHyperparams",
@@ -88,7 +124,9 @@ __all__ = [
     "VGG19Features",
     "content_network",
     "cyclegan_config",
+    "dcgan_config",
     "find_vgg19_weights",
+    "gan_config",
     "get_config",
     "load_rosinality_checkpoint",
     "load_stylegan2_pkl",
