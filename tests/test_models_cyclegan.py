@@ -88,8 +88,8 @@ def _functional_forward(G, x):
                                          output_padding=1))
         k += 1
     last = G.model[-1]
-    h = F.conv2d(F.pad(h, [p] * 4, mode="reflect"), last.layer.weight)
-    return torch.tanh(h + last.act.bias.view(1, -1, 1, 1))
+    h = F.conv2d(F.pad(h, [p] * 4, mode="reflect"), last.weight)
+    return torch.tanh(h + last.bias.view(1, -1, 1, 1))
 
 
 @pytest.mark.parametrize("outer_kernel", [7, 3])

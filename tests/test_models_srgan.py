@@ -87,7 +87,7 @@ def _functional_srresnet(G, x):
         conv, prelu = G.upsample[i], G.upsample[i + 2]
         h = F.prelu(F.pixel_shuffle(F.conv2d(h, conv.weight, conv.bias, padding=1), 2),
                     prelu.weight)
-    out = F.conv2d(h, G.tail.layer.weight, padding=4) + G.tail.act.bias.view(1, -1, 1, 1)
+    out = F.conv2d(h, G.tail.weight, padding=4) + G.tail.bias.view(1, -1, 1, 1)
     return torch.tanh(out)
 
 
@@ -139,7 +139,7 @@ def test_every_parameter_gets_a_finite_nonzero_gradient():
 def test_linear_output_and_errors():
     G = SRResNetConfig(channels=4, n_blocks=1, output_act="linear").build().eval()
     with torch.no_grad():
-        G.tail.act.bias.fill_(5.0)  # no tanh: the output can leave [-1, 1]
+        G.tail.bias.fill_(5.0)  # no tanh: the output can leave [-1, 1]
     assert G(torch.zeros(1, 3, 4, 4)).min() > 4
     with pytest.raises(ValueError, match="x must have 3 channel"):
         G(torch.zeros(1, 1, 4, 4))

@@ -33,7 +33,6 @@ from torch import nn
 from gankern.models.image_pool import ImagePool
 from gankern.models.img2img_layers import (
     NORMS,
-    ConvBiasAct,
     check_config_choice,
     check_config_int,
     check_config_number,
@@ -44,7 +43,7 @@ from gankern.models.img2img_layers import (
     named_config,
 )
 from gankern.models.patchgan import PatchGANConfig
-from gankern.nn.impl import set_impl
+from gankern.nn import Conv2dAct, set_impl
 from gankern.ops._checks import check_tensor
 
 __all__ = [
@@ -171,8 +170,7 @@ class ResnetGenerator(nn.Module):
                                           bias=bias),
                        make_norm(norm, cout), nn.ReLU()]
         layers += [nn.ReflectionPad2d(k // 2),
-                   ConvBiasAct(nn.Conv2d(ngf, self.out_channels, k, bias=False), "tanh",
-                               impl=impl)]
+                   Conv2dAct(ngf, self.out_channels, k, act="tanh", impl=impl)]
         self.model = nn.Sequential(*layers)
         init_normal_(self)
 

@@ -5,10 +5,12 @@
   ``"instance"``: ``InstanceNorm2d`` without either; ``"none"``).
 * :func:`init_normal_`: their weight initialization, N(0, 0.02) for convolution and linear
   weights, N(1, 0.02) for batch-norm scales, zero biases.
-* :class:`ConvBiasAct`: a bias-free convolution (or linear layer) followed by
-  :class:`gankern.nn.FusedBiasAct`, for the places where a layer's bias is directly followed
-  by an activation, so that bias and activation run as one fused op.
-* Config validation helpers that raise ``TypeError``/``ValueError`` naming the field.
+* Config validation helpers that raise ``TypeError``/``ValueError`` naming the config class
+  and field (over the classic models' checks in :mod:`gankern.models._netutils`).
+
+Where a layer's bias is directly followed by its activation, the models use
+:class:`gankern.nn.Conv2dAct`, :class:`~gankern.nn.ConvTranspose2dAct` and
+:class:`~gankern.nn.LinearAct` (bias and activation in one fused ``bias_act``, gain 1).
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gankern.nn import FusedBiasAct
-from gankern.ops._checks import check_int, check_number
+from gankern.models._netutils import check_choice_field, check_float_field, check_int_field
 
 NORMS = ("batch", "instance", "none")
 
@@ -54,8 +55,8 @@ def conv_bias_with_norm(norm: str) -> bool:
 def init_normal_(module: nn.Module, std: float = 0.02) -> nn.Module:
     """Initialize as the official pix2pix/CycleGAN code (``init_type="normal"``).
 
-    Weights of every convolution, transposed convolution and linear layer are drawn from
-    N(0, ``std``), their biases (and those of :class:`FusedBiasAct` layers) set to zero;
+    Weights of every convolution, transposed convolution and linear layer (their fused
+    ``*Act`` variants included) are drawn from N(0, ``std``), their biases set to zero;
     batch-norm scales are drawn from N(1, ``std``) and their shifts set to zero. Other
     parameters (PReLU slopes) keep their constructor values. Draws from torch's global RNG.
     Returns ``module``.
@@ -68,75 +69,35 @@ def init_normal_(module: nn.Module, std: float = 0.02) -> nn.Module:
         elif isinstance(sub, nn.BatchNorm2d):
             sub.weight.normal_(1.0, std)
             sub.bias.zero_()
-        elif isinstance(sub, FusedBiasAct):
-            sub.bias.zero_()
     return module
-
-
-class ConvBiasAct(nn.Module):
-    """``act(layer(x) + bias)``: a bias-free layer, then bias and activation fused.
-
-    Args:
-        layer: a ``Conv2d``, ``ConvTranspose2d`` or ``Linear`` built with ``bias=False``.
-        act: activation of :func:`gankern.ops.bias_act` (``"lrelu"``, ``"relu"``,
-            ``"tanh"``, ``"linear"``, ...).
-        alpha: slope of ``"lrelu"`` (ignored by the others).
-        impl: backend of the fused op (see :mod:`gankern.ops`).
-
-    The gain is 1 (classic models do not rescale activations). Parameters: ``layer.weight``
-    and ``act.bias``.
-    """
-
-    def __init__(self, layer: nn.Module, act: str, alpha: float | None = None,
-                 impl: str = "auto"):
-        super().__init__()
-        if getattr(layer, "bias", None) is not None:
-            raise ValueError("layer must be built with bias=False (the bias is fused)")
-        out_channels = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
-        self.layer = layer
-        self.act = FusedBiasAct(out_channels, act=act, alpha=alpha, gain=1.0, impl=impl)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.layer(x))
 
 
 # --- config validation ----------------------------------------------------------------------
 
 
+def _field(config, name: str) -> str:
+    return f"{type(config).__name__}.{name}"
+
+
 def check_config_int(config, name: str, min_value: int) -> None:
     """Field ``name`` of ``config`` must be an int >= min_value (TypeError/ValueError)."""
-    value = getattr(config, name)
-    check_int(f"{type(config).__name__}.{name}", value, min_value=min_value)
+    check_int_field(_field(config, name), getattr(config, name), min_value)
 
 
 def check_config_choice(config, name: str, choices) -> None:
     """Field ``name`` of ``config`` must be one of ``choices``."""
-    value = getattr(config, name)
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{type(config).__name__}.{name} must be one of {tuple(choices)}, "
-                         f"got {value!r}")
+    check_choice_field(_field(config, name), getattr(config, name), choices)
 
 
-def check_config_number(config, name: str, low: float, high: float | None = None) -> None:
+def check_config_number(config, name: str, low: float, high: float) -> None:
     """Field ``name`` of ``config`` must be a real number in ``[low, high]``."""
-    value = getattr(config, name)
-    check_number(f"{type(config).__name__}.{name}", value)
-    if value < low or (high is not None and value > high):
-        span = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{type(config).__name__}.{name} must be in {span}, got {value}")
-
-
-def check_config_bool(config, name: str) -> None:
-    """Field ``name`` of ``config`` must be a bool."""
-    value = getattr(config, name)
-    if not isinstance(value, bool):
-        raise TypeError(f"{type(config).__name__}.{name} must be a bool, got {value!r}")
+    check_float_field(_field(config, name), getattr(config, name), low, high)
 
 
 def check_resolution_multiple(resolution, step: int) -> int:
     """``resolution`` as an int that is a positive multiple of ``step`` (fully convolutional
     networks whose levels halve the image need such sizes)."""
-    resolution = check_int("resolution", resolution, min_value=1)
+    resolution = check_int_field("resolution", resolution, 1)
     if resolution % step:
         raise ValueError(f"resolution must be a multiple of {step} for this configuration, "
                          f"got {resolution}")

@@ -27,14 +27,13 @@ from torch import nn
 
 from gankern.models.img2img_layers import (
     NORMS,
-    ConvBiasAct,
     check_config_choice,
     check_config_int,
     conv_bias_with_norm,
     init_normal_,
     make_norm,
 )
-from gankern.nn.impl import set_impl
+from gankern.nn import Conv2dAct, set_impl
 from gankern.ops._checks import check_tensor
 
 
@@ -117,9 +116,8 @@ class PatchGANDiscriminator(nn.Module):
         def conv(cin, cout, stride, with_bias):
             return nn.Conv2d(cin, cout, kernel_size=4, stride=stride, padding=1, bias=with_bias)
 
-        layers: list[nn.Module] = [
-            ConvBiasAct(conv(self.in_channels, ndf, 2, False), "lrelu", alpha=0.2, impl=impl)
-        ]
+        layers: list[nn.Module] = [Conv2dAct(self.in_channels, ndf, 4, stride=2, padding=1,
+                                             act="lrelu", alpha=0.2, impl=impl)]
         mult = 1
         for n in range(1, config.n_layers + 1):
             prev, mult = mult, min(2**n, 8)

@@ -33,7 +33,6 @@ from torch import nn
 
 from gankern.models.img2img_layers import (
     NORMS,
-    ConvBiasAct,
     check_config_choice,
     check_config_int,
     check_config_number,
@@ -44,7 +43,7 @@ from gankern.models.img2img_layers import (
     named_config,
 )
 from gankern.models.patchgan import PatchGANConfig
-from gankern.nn.impl import set_impl
+from gankern.nn import ConvTranspose2dAct, set_impl
 from gankern.ops._checks import check_tensor
 
 
@@ -132,9 +131,8 @@ class UNetGenerator(nn.Module):
         def down_conv(cin, cout):
             return nn.Conv2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
 
-        def up_conv(cin, cout, with_bias=bias):
-            return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1,
-                                      bias=with_bias)
+        def up_conv(cin, cout):
+            return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
 
         self.down = nn.ModuleList([down_conv(self.in_channels, ch[0])])
         for i in range(1, n):
@@ -145,7 +143,8 @@ class UNetGenerator(nn.Module):
 
         up: list[nn.Module] = [nn.Sequential(
             nn.ReLU(),
-            ConvBiasAct(up_conv(2 * ch[0], self.out_channels, False), "tanh", impl=impl),
+            ConvTranspose2dAct(2 * ch[0], self.out_channels, 4, stride=2, padding=1, act="tanh",
+                               impl=impl),
         )]
         for i in range(1, n):
             skip = 1 if i == n - 1 else 2  # the innermost decoder sees no concatenation

@@ -52,7 +52,6 @@ import torch
 from torch import nn
 
 from gankern.models.img2img_layers import (
-    ConvBiasAct,
     check_config_choice,
     check_config_int,
     check_resolution_multiple,
@@ -60,8 +59,8 @@ from gankern.models.img2img_layers import (
     named_config,
 )
 from gankern.models.vgg import VGG19Features, find_vgg19_weights, load_vgg19_features
+from gankern.nn import Conv2dAct, LinearAct, set_impl
 from gankern.nn.bicubic import BicubicDownsample
-from gankern.nn.impl import set_impl
 from gankern.ops._checks import check_tensor
 
 __all__ = [
@@ -170,8 +169,8 @@ class SRResNet(nn.Module):
             upsample += [nn.Conv2d(c, 4 * c, 3, padding=1), nn.PixelShuffle(2),
                          _prelu(config.prelu, c)]
         self.upsample = nn.Sequential(*upsample)
-        self.tail = ConvBiasAct(nn.Conv2d(c, self.out_channels, 9, padding=4, bias=False),
-                                config.output_act, impl=impl)
+        self.tail = Conv2dAct(c, self.out_channels, 9, padding=4, act=config.output_act,
+                              impl=impl)
         init_normal_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -237,8 +236,8 @@ class SRGANDiscriminator(nn.Module):
         self.img_channels, self.img_resolution = config.img_channels, config.img_resolution
         c = config.channels
         widths = [c, c, 2 * c, 2 * c, 4 * c, 4 * c, 8 * c, 8 * c]
-        layers: list[nn.Module] = [ConvBiasAct(
-            nn.Conv2d(self.img_channels, c, 3, padding=1, bias=False), "lrelu", 0.2, impl=impl)]
+        layers: list[nn.Module] = [Conv2dAct(self.img_channels, c, 3, padding=1, act="lrelu",
+                                             alpha=0.2, impl=impl)]
         for i in range(1, len(widths)):
             layers += [*_conv_bn(widths[i - 1], widths[i], stride=2 if i % 2 else 1),
                        nn.LeakyReLU(0.2)]
@@ -246,8 +245,7 @@ class SRGANDiscriminator(nn.Module):
         side = config.img_resolution // 16
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            ConvBiasAct(nn.Linear(widths[-1] * side * side, config.dense, bias=False), "lrelu",
-                        0.2, impl=impl),
+            LinearAct(widths[-1] * side * side, config.dense, act="lrelu", alpha=0.2, impl=impl),
             nn.Linear(config.dense, 1),
         )
         init_normal_(self)
