@@ -154,9 +154,11 @@ def test_dropout_and_errors():
 
 def test_paper_hyperparameters():
     hp = CYCLEGAN_PAPER_HYPERPARAMS
-    assert (hp.gan_loss, hp.lambda_cycle, hp.lambda_identity, hp.pool_size) == (
-        "lsgan", 10.0, 0.5, 50)
-    assert (hp.lr, hp.betas, hp.n_epochs, hp.n_epochs_decay) == (2e-4, (0.5, 0.999), 100, 100)
+    gan = hp.gan
+    assert (gan.loss, hp.lambda_cycle, hp.lambda_identity, hp.pool_size) == (
+        "least_squares", 10.0, 0.5, 50)
+    assert (gan.lr_g, gan.betas, hp.n_epochs, hp.n_epochs_decay) == (2e-4, (0.5, 0.999), 100, 100)
+    assert gan.lr_schedule == "linear" and gan.lr_decay_start / gan.total_g_steps == 0.5
 
 
 # --- the image pool -------------------------------------------------------------------------

@@ -279,5 +279,9 @@ def test_config_round_trips_through_json_dicts():
 
 def test_paper_hyperparameters():
     hp = PIX2PIX_PAPER_HYPERPARAMS
-    assert (hp.lr, hp.betas, hp.lambda_l1, hp.batch, hp.gan_loss) == (
-        2e-4, (0.5, 0.999), 100.0, 1, "vanilla")
+    gan = hp.gan
+    assert (gan.lr_g, gan.lr_d, gan.betas, gan.batch, gan.loss) == (
+        2e-4, 2e-4, (0.5, 0.999), 1, "nonsaturating")
+    assert (hp.lambda_l1, hp.pool_size, hp.d_loss_scale) == (100.0, 0, 0.5)
+    # Linear decay over the second half: 100 + 100 epochs.
+    assert gan.lr_schedule == "linear" and gan.lr_decay_start / gan.total_g_steps == 0.5

@@ -167,7 +167,9 @@ def test_initialization():
 
 def test_paper_hyperparameters():
     hp = SRGAN_PAPER_HYPERPARAMS
-    assert (hp.lr, hp.betas[0], hp.batch, hp.hr_crop, hp.scale) == (1e-4, 0.9, 16, 96, 4)
+    gan = hp.gan
+    assert (gan.lr_g, gan.betas[0], gan.batch, hp.hr_crop, hp.scale) == (1e-4, 0.9, 16, 96, 4)
+    assert gan.loss == "nonsaturating" and gan.n_critic == 1
     assert hp.adversarial_weight == 1e-3 and abs(hp.vgg_rescale * 12.75 - 1) < 1e-12
 
 

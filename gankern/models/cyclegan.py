@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gankern.models.hyperparams import GANHyperparams
 from gankern.models.image_pool import ImagePool
 from gankern.models.img2img_layers import (
     NORMS,
@@ -192,18 +193,16 @@ class ResnetGenerator(nn.Module):
 
 @dataclass(frozen=True)
 class CycleGANHyperparams:
-    """Training hyperparameters of CycleGAN (see :data:`CYCLEGAN_PAPER_HYPERPARAMS`)."""
+    """Training hyperparameters of CycleGAN (see :data:`CYCLEGAN_PAPER_HYPERPARAMS`): the
+    adversarial settings as every model records them, plus CycleGAN's own."""
 
-    lr: float  # Adam learning rate of both generators and both discriminators
-    betas: tuple[float, float]
-    batch: int
-    gan_loss: str  # "lsgan": least squares, real -> 1, fake -> 0
-    d_loss_scale: float  # each D's objective is multiplied by this (halved in the paper)
+    gan: GANHyperparams  # loss, optimizer, learning rates, batch, schedule
     lambda_cycle: float  # weight of each cycle-consistency L1 loss (lambda_A = lambda_B)
     lambda_identity: float  # identity L1 weight, relative: the loss weight is this * lambda
+    d_loss_scale: float  # each D's objective is multiplied by this (halved in the paper)
     pool_size: int  # image history of each discriminator
-    n_epochs: int  # epochs at the initial learning rate
-    n_epochs_decay: int  # then epochs of linear decay to zero
+    n_epochs: int  # epochs at the initial learning rate ...
+    n_epochs_decay: int  # ... then epochs of linear decay to zero
     load_size: int  # random jitter: resize to load_size, then a random crop_size crop
     crop_size: int
     xflip: bool
@@ -217,9 +216,16 @@ class CycleGANHyperparams:
 # (options/train_options.py, models/cycle_gan_model.py: lambda_A = lambda_B = 10,
 # lambda_identity 0.5, pool_size 50, gan_mode lsgan, beta1 0.5).
 CYCLEGAN_PAPER_HYPERPARAMS = CycleGANHyperparams(
-    lr=2e-4, betas=(0.5, 0.999), batch=1, gan_loss="lsgan", d_loss_scale=0.5,
-    lambda_cycle=10.0, lambda_identity=0.5, pool_size=50, n_epochs=100, n_epochs_decay=100,
-    load_size=286, crop_size=256, xflip=True,
+    gan=GANHyperparams(
+        source="Zhu et al. 2017, Sec. 4, 5.2, Appendix 7.1; junyanz/pytorch-CycleGAN-and-pix2pix",
+        loss="least_squares", optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+        batch=1, lr_schedule="linear", lr_decay_start=133_400, total_g_steps=266_800,
+        notes="the steps are horse2zebra's (an epoch is max(1067 horses, 1334 zebras) "
+              "steps of batch 1): 100 epochs at the initial rate, then 100 of linear decay "
+              "to zero; each D's objective is halved; targets real 1, fake 0",
+    ),
+    lambda_cycle=10.0, lambda_identity=0.5, d_loss_scale=0.5, pool_size=50, n_epochs=100,
+    n_epochs_decay=100, load_size=286, crop_size=256, xflip=True,
 )
 
 

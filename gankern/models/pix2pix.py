@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gankern.models.hyperparams import GANHyperparams
 from gankern.models.img2img_layers import (
     NORMS,
     check_config_choice,
@@ -180,17 +181,15 @@ class UNetGenerator(nn.Module):
 
 @dataclass(frozen=True)
 class Pix2PixHyperparams:
-    """Training hyperparameters of pix2pix (see :data:`PIX2PIX_PAPER_HYPERPARAMS`)."""
+    """Training hyperparameters of pix2pix (see :data:`PIX2PIX_PAPER_HYPERPARAMS`): the
+    adversarial settings as every model records them, plus pix2pix's own."""
 
-    lr: float  # Adam learning rate of G and D
-    betas: tuple[float, float]  # Adam betas of G and D
-    batch: int
-    gan_loss: str  # "vanilla": the cross-entropy GAN loss (non-saturating for G)
-    d_loss_scale: float  # D's objective is multiplied by this (the paper halves it)
+    gan: GANHyperparams  # loss, optimizer, learning rates, batch, schedule
     lambda_l1: float  # weight of the L1 reconstruction loss of G
-    n_epochs: int  # epochs at the initial learning rate
-    n_epochs_decay: int  # then epochs of linear decay to zero
+    d_loss_scale: float  # D's objective is multiplied by this (the paper halves it)
     pool_size: int  # image history pool of D (0: none)
+    n_epochs: int  # epochs at the initial learning rate ...
+    n_epochs_decay: int  # ... then epochs of linear decay to zero
     load_size: int  # random jitter: resize to load_size ...
     crop_size: int  # ... then a random crop of crop_size
     xflip: bool  # random horizontal flips of the pair
@@ -202,11 +201,18 @@ class Pix2PixHyperparams:
 # by 2 while optimizing D"; lambda = 100; batch sizes between 1 and 10, facades with batch 1;
 # random jitter by resizing 256 -> 286 and cropping back, mirroring), and the official code's
 # defaults (options/train_options.py: n_epochs 100 + n_epochs_decay 100, lr_policy linear;
-# models/pix2pix_model.py: gan_mode vanilla, pool_size 0, lambda_L1 100).
+# models/pix2pix_model.py: gan_mode vanilla, i.e. BCE with real labels for G, pool_size 0,
+# lambda_L1 100).
 PIX2PIX_PAPER_HYPERPARAMS = Pix2PixHyperparams(
-    lr=2e-4, betas=(0.5, 0.999), batch=1, gan_loss="vanilla", d_loss_scale=0.5,
-    lambda_l1=100.0, n_epochs=100, n_epochs_decay=100, pool_size=0, load_size=286,
-    crop_size=256, xflip=True, dropout_at_test=True,
+    gan=GANHyperparams(
+        source="Isola et al. 2017, Sec. 3.3, 4; junyanz/pytorch-CycleGAN-and-pix2pix options",
+        loss="nonsaturating", optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+        batch=1, lr_schedule="linear", lr_decay_start=40_000, total_g_steps=80_000,
+        notes="the steps are facades' (400 training pairs, batch 1): 100 epochs at the "
+              "initial rate, then 100 of linear decay to zero; D's objective is halved",
+    ),
+    lambda_l1=100.0, d_loss_scale=0.5, pool_size=0, n_epochs=100, n_epochs_decay=100,
+    load_size=286, crop_size=256, xflip=True, dropout_at_test=True,
 )
 
 

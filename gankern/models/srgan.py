@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gankern.models.hyperparams import GANHyperparams
 from gankern.models.img2img_layers import (
     check_config_choice,
     check_config_int,
@@ -285,19 +286,16 @@ def content_network(weights: str | os.PathLike | None = None, layer: str = "relu
 
 @dataclass(frozen=True)
 class SRGANHyperparams:
-    """Training hyperparameters of SRGAN (see :data:`SRGAN_PAPER_HYPERPARAMS`)."""
+    """Training hyperparameters of SRGAN (see :data:`SRGAN_PAPER_HYPERPARAMS`): the
+    adversarial settings as every model records them, plus SRGAN's own."""
 
+    gan: GANHyperparams  # loss, optimizer, learning rates, batch, schedule
     scale: int  # upscaling factor
     hr_crop: int  # random high-resolution crops of this side
-    batch: int
-    lr: float  # Adam learning rate of G and D
-    betas: tuple[float, float]
     pretrain_iters: int  # SRResNet pre-training with the MSE loss (its own mode)
-    gan_iters: int  # SRGAN updates at lr ...
+    gan_iters: int  # SRGAN updates at the initial lr ...
     gan_iters_low_lr: int  # ... then this many at lr * lr_decay
     lr_decay: float
-    n_critic: int  # D updates per G update
-    gan_loss: str  # "vanilla": D with cross-entropy, G minimizes -log D(G(lr)) (non-saturating)
     adversarial_weight: float  # weight of the adversarial loss in G's perceptual loss
     content_loss: str  # "vgg54": MSE of VGG19 relu5_4 features (fallback: "mse", pixels)
     vgg_rescale: float  # the VGG feature maps are multiplied by this before the MSE
@@ -315,10 +313,16 @@ class SRGANHyperparams:
 # their input scaling; with torchvision's weights (ImageNet-normalized inputs) the feature
 # scale differs, so the recipe should treat it as a starting point.
 SRGAN_PAPER_HYPERPARAMS = SRGANHyperparams(
-    scale=4, hr_crop=96, batch=16, lr=1e-4, betas=(0.9, 0.999), pretrain_iters=1_000_000,
-    gan_iters=100_000, gan_iters_low_lr=100_000, lr_decay=0.1, n_critic=1, gan_loss="vanilla",
-    adversarial_weight=1e-3, content_loss="vgg54", vgg_rescale=1 / 12.75, lr_range=(0.0, 1.0),
-    hr_range=(-1.0, 1.0),
+    gan=GANHyperparams(
+        source="Ledig et al. 2017, Sec. 2.2, 3.2",
+        loss="nonsaturating", optimizer="adam", lr_g=1e-4, lr_d=1e-4, betas=(0.9, 0.999),
+        batch=16, total_g_steps=200_000,
+        notes="lr 1e-4 for 10^5 updates, then 1e-5 for 10^5 (a step the schedules do not "
+              "express); G starts from an SRResNet trained with MSE for 10^6 updates",
+    ),
+    scale=4, hr_crop=96, pretrain_iters=1_000_000, gan_iters=100_000, gan_iters_low_lr=100_000,
+    lr_decay=0.1, adversarial_weight=1e-3, content_loss="vgg54", vgg_rescale=1 / 12.75,
+    lr_range=(0.0, 1.0), hr_range=(-1.0, 1.0),
 )
 
 
