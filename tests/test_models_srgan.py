@@ -180,13 +180,15 @@ TORCHVISION_VGG19_CONVS = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 3
 
 
 def _fake_torchvision_vgg19(path, seed=0):
-    """A state dict with torchvision's VGG19 names and shapes (random values)."""
+    """A state dict with torchvision's VGG19 names and shapes (random values, float16 to
+    halve the file: loading casts them to the network's float32)."""
     g = torch.Generator().manual_seed(seed)
     widths = [w for w in VGG19_LAYERS if w != "M"]
     state, cin = {}, 3
     for index, cout in zip(TORCHVISION_VGG19_CONVS, widths, strict=True):
-        state[f"features.{index}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * 0.05
-        state[f"features.{index}.bias"] = torch.randn(cout, generator=g) * 0.05
+        weight = torch.randn(cout, cin, 3, 3, generator=g) * 0.05
+        state[f"features.{index}.weight"] = weight.half()
+        state[f"features.{index}.bias"] = (torch.randn(cout, generator=g) * 0.05).half()
         cin = cout
     for i, (n_in, n_out) in zip((0, 3, 6), ((25088, 8), (8, 8), (8, 10)), strict=True):
         state[f"classifier.{i}.weight"] = torch.zeros(n_out, n_in)  # shapes do not matter:
@@ -216,7 +218,7 @@ def test_vgg19_layout_and_count():
 
 @pytest.fixture(scope="module")
 def fake_vgg19(tmp_path_factory):
-    """(path, state) of one fake torchvision VGG19 file (80 MB: written once)."""
+    """(path, state) of one fake torchvision VGG19 file (40 MB: written once)."""
     path = tmp_path_factory.mktemp("vgg19") / "vgg19-dcbb9e9d.pth"
     return path, _fake_torchvision_vgg19(path)
 
@@ -225,7 +227,7 @@ def test_vgg19_loads_from_a_path_or_the_environment(fake_vgg19, monkeypatch):
     path, state = fake_vgg19
     net = load_vgg19_features(path)
     assert not any(p.requires_grad for p in net.parameters()) and not net.training
-    torch.testing.assert_close(net.features[34].weight, state["features.34.weight"])
+    torch.testing.assert_close(net.features[34].weight, state["features.34.weight"].float())
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -235,7 +237,7 @@ def test_vgg19_loads_from_a_path_or_the_environment(fake_vgg19, monkeypatch):
     monkeypatch.setenv("GANKERN_VGG19_WEIGHTS", str(path))
     shallow = content_network(layer="relu2_2")
     assert shallow.out_channels == 128 and shallow(x).shape == (2, 128, 16, 16)
-    torch.testing.assert_close(shallow.features[7].bias, state["features.7.bias"])
+    torch.testing.assert_close(shallow.features[7].bias, state["features.7.bias"].float())
 
 
 def test_content_network_falls_back_to_none_without_weights(tmp_path, monkeypatch,
