@@ -73,7 +73,44 @@ def load_digits(resolution: int = 32) -> tuple[np.ndarray, np.ndarray]:
     return images.copy(), labels.copy()
 
 
-class BuiltinDigitsDataset(ImageDataset):
+class InMemoryImageDataset(ImageDataset):
+    """Images held in a uint8 array ``[N, C, H, W]``, with the interface of
+    ``ImageFolderDataset``. Nothing can be unreadable; ``on_bad_file`` is accepted for a
+    uniform interface.
+
+    Args:
+        images: uint8 ``[N, C, H, W]`` (C = 1 or 3).
+        name: a short name for logs.
+        labels: int64 ``[N]`` class indices, float32 ``[N, K]`` vectors, or None.
+        use_labels, xflip, max_size, random_seed, on_bad_file: see ``ImageDataset``.
+    """
+
+    in_memory = True
+
+    def __init__(self, images: np.ndarray, *, name: str, labels: np.ndarray | None = None,
+                 use_labels: bool = False, xflip: bool = False, max_size: int | None = None,
+                 random_seed: int = 0, on_bad_file: str = "raise"):
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise ValueError(f"images must be uint8 [N, 1 or 3, H, W], got {images.dtype} "
+                             f"{tuple(images.shape)}")
+        self._images = images
+        super().__init__(
+            name=name,
+            raw_shape=images.shape,
+            raw_labels=labels,
+            use_labels=use_labels,
+            xflip=xflip,
+            max_size=max_size,
+            random_seed=random_seed,
+            on_bad_file=on_bad_file,
+        )
+
+    def _load_raw_image(self, raw_index: int) -> np.ndarray:
+        return self._images[raw_index]
+
+
+class BuiltinDigitsDataset(InMemoryImageDataset):
     """The built-in digits (see ``load_digits``) as a dataset, held in memory.
 
     Same interface as ``ImageFolderDataset``: items are (uint8 [1, R, R], float32 label),
@@ -85,7 +122,7 @@ class BuiltinDigitsDataset(ImageDataset):
         use_labels, xflip, max_size, random_seed, on_bad_file: see ``ImageDataset``.
     """
 
-    in_memory = True
+    dataset_name = "digits"
 
     def __init__(
         self,
@@ -96,17 +133,14 @@ class BuiltinDigitsDataset(ImageDataset):
         random_seed: int = 0,
         on_bad_file: str = "raise",
     ):
-        self._images, labels = load_digits(resolution)
+        images, labels = load_digits(resolution)
         super().__init__(
-            name="digits",
-            raw_shape=self._images.shape,
-            raw_labels=labels,
+            images,
+            name=self.dataset_name,
+            labels=labels,
             use_labels=use_labels,
             xflip=xflip,
             max_size=max_size,
             random_seed=random_seed,
             on_bad_file=on_bad_file,
         )
-
-    def _load_raw_image(self, raw_index: int) -> np.ndarray:
-        return self._images[raw_index]

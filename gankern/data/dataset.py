@@ -249,6 +249,8 @@ class ImageFolderDataset(ImageDataset):
         path: a folder or a .zip file.
         resolution: if given, the images must be ``resolution`` x ``resolution`` (a check:
             this class never resizes).
+        subdir: read only this subfolder of ``path`` (e.g. ``"trainA"``; in a zip, the
+            members under ``subdir/``); its ``dataset.json``, if any, holds the labels.
         use_labels, xflip, max_size, random_seed: see ``ImageDataset``.
         on_bad_file: "raise" (default) or "skip". With "skip", unreadable files found at
             construction are left out and counted, with one warning giving the count;
@@ -267,12 +269,13 @@ class ImageFolderDataset(ImageDataset):
         max_size: int | None = None,
         random_seed: int = 0,
         on_bad_file: str = "raise",
+        subdir: str | None = None,
     ):
         resolution = check_optional_int("resolution", resolution, min_value=1)
         check_choice("on_bad_file", on_bad_file, ON_BAD_FILE_CHOICES)
-        self._source = ImageSource(path)
+        self._source = ImageSource(path, subdir=subdir)
         if not self._source.names:
-            raise ValueError(f"path {self._source.path!r} contains no PNG or JPEG images")
+            raise ValueError(f"path {self._source.location!r} contains no PNG or JPEG images")
         names, shape, skipped = self._scan(resolution, on_bad_file)
         self._names = names
         raw_labels = None
@@ -282,8 +285,9 @@ class ImageFolderDataset(ImageDataset):
                 raw_labels = labels_to_array(label_map, names,
                                              self._source.describe(LABELS_FILE))
         base = os.path.basename(os.path.normpath(self._source.path))
+        name = os.path.splitext(base)[0] if self._source.is_zip else base
         super().__init__(
-            name=os.path.splitext(base)[0] if self._source.is_zip else base,
+            name=name if subdir is None else f"{name}/{subdir.strip('/')}",
             raw_shape=(len(names), *shape),
             raw_labels=raw_labels,
             use_labels=use_labels,
@@ -295,7 +299,7 @@ class ImageFolderDataset(ImageDataset):
         self._skipped_files = skipped
         if skipped:
             warnings.warn(
-                f"skipped {len(skipped)} unreadable image file(s) in {self._source.path} "
+                f"skipped {len(skipped)} unreadable image file(s) in {self._source.location} "
                 f"(first: {skipped[0]}); {len(names)} images remain",
                 RuntimeWarning, stacklevel=2,
             )
@@ -338,7 +342,7 @@ class ImageFolderDataset(ImageDataset):
                 )
             names.append(name)
         if not names:
-            raise ValueError(f"no readable PNG or JPEG image in {self._source.path!r} "
+            raise ValueError(f"no readable PNG or JPEG image in {self._source.location!r} "
                              f"({len(skipped)} unreadable file(s) skipped, first: {skipped[0]})")
         self._source.close()  # reopened lazily by whichever process reads next
         return names, shape, skipped

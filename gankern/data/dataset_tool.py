@@ -66,7 +66,7 @@ def parse_resolution(text) -> tuple[int, int]:
     return width, height
 
 
-def _to_channels(image, channels: int | None):
+def to_channels(image, channels: int | None):
     """Convert a Pillow image to mode "L" (1 channel) or "RGB" (3); alpha is dropped."""
     from PIL import Image
 
@@ -125,7 +125,7 @@ def archive_name(index: int) -> str:
     return f"{index // 1000:05d}/img{index:08d}.png"
 
 
-class _Writer:
+class Writer:
     """Writes files into a temporary zip or folder; ``commit`` moves it to ``dest``."""
 
     def __init__(self, dest: str):
@@ -172,7 +172,9 @@ class _Writer:
         self._remove_tmp()
 
 
-def _check_dest(dest, source: ImageSource) -> str:
+def check_dest(dest, *sources: ImageSource) -> str:
+    """``dest`` as a str: a .zip that does not exist or an empty (or new) folder, not inside
+    any of the ``sources``; ValueError naming --dest otherwise."""
     if not isinstance(dest, (str, os.PathLike)):
         raise TypeError(f"--dest must be a path, got {type(dest).__name__}")
     dest = os.fspath(dest)
@@ -185,10 +187,12 @@ def _check_dest(dest, source: ImageSource) -> str:
         raise ValueError(f"--dest must be a .zip file or a folder, got the existing file {dest!r}")
     elif os.path.isdir(dest) and os.listdir(dest):
         raise ValueError(f"--dest folder {dest!r} must be empty or not exist, it has files")
-    if not source.is_zip:
-        src, out = os.path.realpath(source.path), os.path.realpath(dest)
-        if out == src or out.startswith(src + os.sep):
-            raise ValueError(f"--dest {dest!r} must not be inside --source {source.path!r}")
+    for source in sources:
+        if not source.is_zip:
+            src, out = os.path.realpath(source.path), os.path.realpath(dest)
+            if out == src or out.startswith(src + os.sep):
+                raise ValueError(f"--dest {dest!r} must not be inside {source.arg_name} "
+                                 f"{source.path!r}")
     return dest
 
 
@@ -223,9 +227,80 @@ def convert_dataset(
 
     Raises ValueError (TypeError for wrong types) naming the argument or the file.
     """
-    from tqdm import tqdm
-
     src = ImageSource(source, arg_name="--source")
+    resolution, max_images = check_conversion_args(resolution, transform, channels, max_images)
+    dest = check_dest(dest, src)
+    if not src.names:
+        raise ValueError(f"--source {src.path!r} contains no PNG or JPEG images")
+    label_map = read_label_map(src)
+
+    writer = Writer(dest)
+    total = len(src.names) if max_images is None else min(max_images, len(src.names))
+    try:
+        with progress_bar(total, progress) as bar:
+            labels, skipped, uniform = convert_images(
+                src, writer, channels=channels, resolution=resolution, transform=transform,
+                max_images=max_images, skip_bad=skip_bad, bar=bar, label_map=label_map)
+        meta = {"labels": labels if label_map is not None else None}
+        writer.write(LABELS_FILE, json.dumps(meta).encode("utf-8"))
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        src.close()
+    width, height, channels = uniform.shape
+    return ConversionResult(dest=dest, num_images=len(labels), width=width, height=height,
+                            channels=channels, has_labels=label_map is not None,
+                            skipped_files=skipped)
+
+
+def convert_images(src: ImageSource, writer: Writer, *, channels, resolution, transform,
+                   max_images, skip_bad: bool, bar, label_map: dict | None = None,
+                   prefix: str = "", arg_name: str = "--source"):
+    """Convert the images of ``src`` into ``writer`` under ``prefix`` (``archive_name``s).
+
+    Returns ``(entries, skipped, uniform)``: ``[[written name, label or None], ...]``, the
+    paths of the skipped unreadable files (``skip_bad``; otherwise the first one raises a
+    ValueError naming it), and the :class:`UniformImages` check holding the images' shape.
+    ``bar`` is a progress bar (:func:`progress_bar`).
+    """
+    entries, skipped = [], []
+    uniform = UniformImages()
+    total = bar.total
+    for name in src.names:
+        if max_images is not None and len(entries) >= max_images:
+            break
+        where = src.describe(name)
+        try:
+            image = load_converted(src, name, channels, resolution, transform)
+        except CorruptImageError as exc:
+            if not skip_bad:
+                raise ValueError(f"{exc} (use --skip-bad to skip unreadable files)") from exc
+            skipped.append(where)
+            bar.total = min(total, len(src.names) - len(skipped))
+            bar.refresh()
+            continue
+        uniform.check(image, where)
+        label = None
+        if label_map is not None:
+            if name not in label_map:
+                raise ValueError(f"{src.describe(LABELS_FILE)} has no label for {where}")
+            label = label_map[name]
+        out_name = prefix + archive_name(len(entries))
+        writer.write(out_name, png_bytes(image))
+        entries.append([out_name, label])
+        bar.update(1)
+    if not entries:
+        raise ValueError(f"no readable image in {arg_name} {src.location!r} "
+                         f"({len(skipped)} unreadable file(s) skipped)")
+    return entries, skipped, uniform
+
+
+def check_conversion_args(resolution, transform, channels, max_images, *,
+                          channels_name: str = "--channels"):
+    """Validate the shared conversion options; returns (resolution as (W, H) or None,
+    max_images)."""
     if isinstance(resolution, str):
         resolution = parse_resolution(resolution)
     elif resolution is not None:
@@ -240,70 +315,56 @@ def convert_dataset(
         if resolution[0] < resolution[1]:
             raise ValueError("--transform center-crop-wide needs a wide --resolution WxH with "
                              f"W >= H, got {resolution[0]}x{resolution[1]}")
-    if channels is not None and (isinstance(channels, bool) or channels not in (1, 3)):
-        raise ValueError(f"--channels must be 1 or 3, got {channels!r}")
+    check_channels(channels, channels_name)
     max_images = check_optional_int("--max-images", max_images, min_value=1)
-    dest = _check_dest(dest, src)
-    if not src.names:
-        raise ValueError(f"--source {src.path!r} contains no PNG or JPEG images")
-    label_map = read_label_map(src)
+    return resolution, max_images
 
-    writer = _Writer(dest)
-    labels, skipped = [], []
-    shape = first = None
-    total = len(src.names) if max_images is None else min(max_images, len(src.names))
-    try:
-        with tqdm(total=total, unit="img", desc="gankern dataset", disable=not progress,
-                  file=sys.stderr) as bar:
-            for name in src.names:
-                if max_images is not None and len(labels) >= max_images:
-                    break
-                where = src.describe(name)
-                try:
-                    image = decode_image(src, name,
-                                         mode_conversion=lambda im: _to_channels(im, channels))
-                except CorruptImageError as exc:
-                    if not skip_bad:
-                        raise ValueError(f"{exc} (use --skip-bad to skip unreadable files)") \
-                            from exc
-                    skipped.append(where)
-                    bar.total = min(total, len(src.names) - len(skipped))
-                    bar.refresh()
-                    continue
-                image = transform_image(image, resolution, transform)
-                this = (image.width, image.height, len(image.getbands()))
-                if shape is None:
-                    shape, first = this, where
-                elif this != shape:
-                    raise ValueError(
-                        f"images differ: {where} is {this[0]}x{this[1]} with {this[2]} "
-                        f"channel(s) after conversion, but {first} is {shape[0]}x{shape[1]} "
-                        f"with {shape[2]}; give --resolution WxH (and --channels 1|3) to make "
-                        "them uniform"
-                    )
-                if label_map is not None:
-                    if name not in label_map:
-                        raise ValueError(f"{src.describe(LABELS_FILE)} has no label for {where}")
-                    label = label_map[name]
-                else:
-                    label = None
-                buffer = io.BytesIO()
-                image.save(buffer, format="PNG", compress_level=1)
-                out_name = archive_name(len(labels))
-                writer.write(out_name, buffer.getvalue())
-                labels.append([out_name, label])
-                bar.update(1)
-        if not labels:
-            raise ValueError(f"no readable image in --source {src.path!r} "
-                             f"({len(skipped)} unreadable file(s) skipped)")
-        meta = {"labels": labels if label_map is not None else None}
-        writer.write(LABELS_FILE, json.dumps(meta).encode("utf-8"))
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        src.close()
-    return ConversionResult(dest=dest, num_images=len(labels), width=shape[0],
-                            height=shape[1], channels=shape[2],
-                            has_labels=label_map is not None, skipped_files=skipped)
+
+def check_channels(channels, name: str = "--channels") -> None:
+    """None, 1 or 3; ValueError naming ``name`` otherwise."""
+    if channels is not None and (isinstance(channels, bool) or channels not in (1, 3)):
+        raise ValueError(f"{name} must be 1 or 3, got {channels!r}")
+
+
+def load_converted(src: ImageSource, name: str, channels, resolution, transform):
+    """Decode ``name`` (CorruptImageError naming it), convert its channels, crop and resize."""
+    image = decode_image(src, name, mode_conversion=lambda im: to_channels(im, channels))
+    return transform_image(image, resolution, transform)
+
+
+def png_bytes(image) -> bytes:
+    """A Pillow image encoded as PNG (fast compression)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def progress_bar(total: int, enabled: bool):
+    """A tqdm bar on stderr (disabled when ``enabled`` is False)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="gankern dataset", disable=not enabled,
+                file=sys.stderr)
+
+
+class UniformImages:
+    """Checks that converted images share the first one's size and channel count.
+
+    ``shape`` is ``(width, height, channels)`` of the first image checked.
+    """
+
+    def __init__(self, what: str = "images"):
+        self.what = what
+        self.shape = self.first = None
+
+    def check(self, image, where: str) -> None:
+        this = (image.width, image.height, len(image.getbands()))
+        if self.shape is None:
+            self.shape, self.first = this, where
+        elif this != self.shape:
+            raise ValueError(
+                f"{self.what} differ: {where} is {this[0]}x{this[1]} with {this[2]} "
+                f"channel(s) after conversion, but {self.first} is {self.shape[0]}x"
+                f"{self.shape[1]} with {self.shape[2]}; give --resolution WxH (and --channels "
+                "1|3) to make them uniform"
+            )

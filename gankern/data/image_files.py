@@ -51,29 +51,43 @@ def _is_listed(name: str) -> bool:
 
 
 class ImageSource:
-    """The PNG/JPEG files of a folder (recursive) or a zip archive.
+    """The PNG/JPEG files of a folder (recursive) or a zip archive, or of one subfolder.
 
     ``names`` is the sorted list of image names. A zip archive is opened lazily, once per
     process (a handle inherited through ``fork`` or pickled to a DataLoader worker is never
     reused), so the object can be shared with worker processes.
+
+    Args:
+        path: a folder or a .zip file.
+        arg_name: the argument name used in error messages.
+        subdir: a subfolder of ``path`` (``"A"``, ``"trainB"``, or nested ``"x/y"``) to read
+            instead of the whole of it: names are then relative to the subfolder, and in a
+            zip it is the members under ``subdir/`` (at the top of the archive).
     """
 
-    def __init__(self, path, *, arg_name: str = "path"):
+    def __init__(self, path, *, arg_name: str = "path", subdir: str | None = None):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"{arg_name} must be a str or os.PathLike, got {type(path).__name__}")
         path = os.fspath(path)
         if not os.path.exists(path):
             raise ValueError(f"{arg_name} must be an existing folder or .zip file, got {path!r} "
                              "(it does not exist)")
+        if subdir is not None and (not isinstance(subdir, str) or not subdir.strip("/")):
+            raise ValueError(f"subdir must be a non-empty folder name or None, got {subdir!r}")
         self.path = path
+        self.arg_name = arg_name
+        self._prefix = "" if subdir is None else subdir.strip("/") + "/"
         self._zip_handle: zipfile.ZipFile | None = None
         self._zip_pid: int | None = None
         if os.path.isdir(path):
             self.is_zip = False
+            top = os.path.join(path, *self._prefix.split("/"))
+            if not os.path.isdir(top):
+                raise ValueError(f"{arg_name} {path!r} has no subfolder {subdir!r}")
             names = []
-            for root, dirs, files in os.walk(path):
+            for root, dirs, files in os.walk(top):
                 dirs.sort()
-                rel_root = os.path.relpath(root, path)
+                rel_root = os.path.relpath(root, top)
                 for file in files:
                     rel = file if rel_root == "." else os.path.join(rel_root, file)
                     names.append(rel.replace(os.sep, "/"))
@@ -81,11 +95,24 @@ class ImageSource:
         elif zipfile.is_zipfile(path):
             self.is_zip = True
             with zipfile.ZipFile(path) as zf:
-                self._all_names = {info.filename for info in zf.infolist() if not info.is_dir()}
+                members = [info.filename for info in zf.infolist() if not info.is_dir()]
+            self._all_names = {name[len(self._prefix):] for name in members
+                               if name.startswith(self._prefix)}
+            if self._prefix and not self._all_names:
+                raise ValueError(f"{arg_name} {path!r} has no folder {subdir!r} at its top")
         else:
             raise ValueError(f"{arg_name} must be a folder or a .zip file, got {path!r} "
                              "(a file that is not a zip archive)")
         self.names = sorted(name for name in self._all_names if _is_listed(name))
+
+    @property
+    def location(self) -> str:
+        """The folder read, for messages: ``path``, ``path/subdir`` or ``archive.zip:subdir/``."""
+        if not self._prefix:
+            return self.path
+        if self.is_zip:
+            return f"{self.path}:{self._prefix}"
+        return os.path.join(self.path, *self._prefix.rstrip("/").split("/"))
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -108,13 +135,13 @@ class ImageSource:
     def describe(self, name: str) -> str:
         """A path naming ``name`` for messages: ``folder/name`` or ``archive.zip:name``."""
         if self.is_zip:
-            return f"{self.path}:{name}"
-        return os.path.join(self.path, *name.split("/"))
+            return f"{self.path}:{self._prefix}{name}"
+        return os.path.join(self.path, *(self._prefix + name).split("/"))
 
     def open(self, name: str):
         """A binary file object for ``name`` (close it after use)."""
         if self.is_zip:
-            return self._zip().open(name)
+            return self._zip().open(self._prefix + name)
         return open(self.describe(name), "rb")
 
     def read_bytes(self, name: str) -> bytes:
@@ -133,6 +160,18 @@ class ImageSource:
         if not isinstance(data, dict):
             raise ValueError(f"{where} must hold a JSON object, got {type(data).__name__}")
         return data
+
+
+def top_level_folders(path) -> set[str]:
+    """The names of the folders at the top of a folder or zip archive (empty for a file that
+    is neither)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return {entry.name for entry in os.scandir(path) if entry.is_dir()}
+    if os.path.isfile(path) and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            return {name.split("/", 1)[0] for name in zf.namelist() if "/" in name}
+    return set()
 
 
 def read_image_header(source: ImageSource, name: str) -> ImageHeader:
@@ -179,8 +218,10 @@ def decode_image(source: ImageSource, name: str, *, mode_conversion=None):
 
 
 def image_to_chw(image) -> np.ndarray:
-    """A mode "L" or "RGB" Pillow image as a contiguous uint8 array [C, H, W]."""
+    """A mode "L" or "RGB" Pillow image as a contiguous, writable uint8 array [C, H, W]."""
     array = np.asarray(image, dtype=np.uint8)
     if array.ndim == 2:
         array = array[:, :, None]
-    return np.ascontiguousarray(array.transpose(2, 0, 1))
+    # Always a copy: Pillow's buffer is read-only, and a one-channel image needs no
+    # transposition copy, so a view would reach torch as a non-writable array (a warning).
+    return np.array(array.transpose(2, 0, 1), order="C")

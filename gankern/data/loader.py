@@ -72,16 +72,70 @@ class InfiniteSampler(torch.utils.data.Sampler):
             return np.arange(self.size, dtype=np.int64)
         return np.random.default_rng([self.seed, epoch]).permutation(self.size)
 
-    def __iter__(self) -> Iterator[int]:
-        # First global position >= start that belongs to this rank.
+    def positions(self) -> Iterator[int]:
+        """This rank's global stream positions: ``start`` on, those equal to rank mod W."""
         position = self.start + (self.rank - self.start) % self.world_size
-        epoch, order = -1, None
         while True:
-            this_epoch, offset = divmod(position, self.size)
-            if this_epoch != epoch:
-                epoch, order = this_epoch, self.epoch_order(this_epoch)
-            yield int(order[offset])
+            yield position
             position += self.world_size
+
+    def __iter__(self) -> Iterator[int]:
+        stream = _EpochStream(self.size, self.epoch_order)
+        for position in self.positions():
+            yield stream.at(position)
+
+
+class _EpochStream:
+    """The index at each position of a stream that walks a fresh order every epoch of
+    ``size`` positions; ``order_of(epoch)`` gives that order (cached for the current one)."""
+
+    def __init__(self, size: int, order_of):
+        self.size, self._order_of = size, order_of
+        self._epoch, self._order = -1, None
+
+    def at(self, position: int) -> int:
+        epoch, offset = divmod(position, self.size)
+        if epoch != self._epoch:
+            self._epoch, self._order = epoch, self._order_of(epoch)
+        return int(self._order[offset])
+
+
+class UnpairedSampler(InfiniteSampler):
+    """Endless index pairs ``(i, j)`` into two domains of ``sizes = (n_a, n_b)`` images.
+
+    Each domain walks its own stream of seeded permutations (one per epoch of that domain's
+    length), and the pair at global stream position ``p`` is ``(A-stream[p], B-stream[p])``:
+    every image of each domain is seen once per epoch of that domain, and the partners are
+    drawn independently, differently every epoch, reproducibly from ``seed`` and the position
+    (so a resumed run given ``start`` continues the same pairs). The positions are sharded
+    by rank exactly as :class:`InfiniteSampler` does; ``len`` of the dataset, the epoch of
+    the trainer, is ``max(n_a, n_b)``. ``shuffle=False`` walks both domains in order.
+
+    Args:
+        sizes: ``(n_a, n_b)``, the number of images of each domain.
+        rank, world_size, shuffle, seed, start: as for :class:`InfiniteSampler`.
+    """
+
+    def __init__(self, sizes, *, rank: int | None = None, world_size: int | None = None,
+                 shuffle: bool = True, seed: int = 0, start: int = 0):
+        if not (isinstance(sizes, (tuple, list)) and len(sizes) == 2):
+            raise TypeError(f"sizes must be (n_a, n_b), got {sizes!r}")
+        self.sizes = tuple(_check_int(f"sizes[{d}]", n, 1) for d, n in enumerate(sizes))
+        super().__init__(max(self.sizes), rank=rank, world_size=world_size, shuffle=shuffle,
+                         seed=seed, start=start)
+
+    def domain_order(self, domain: int, epoch: int) -> np.ndarray:
+        """The order of domain ``domain``'s (0: A, 1: B) indices in its epoch ``epoch``."""
+        size = self.sizes[domain]
+        if not self.shuffle:
+            return np.arange(size, dtype=np.int64)
+        return np.random.default_rng([self.seed, epoch, domain + 1]).permutation(size)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        streams = [_EpochStream(size, lambda epoch, d=d: self.domain_order(d, epoch))
+                   for d, size in enumerate(self.sizes)]
+        for position in self.positions():
+            yield streams[0].at(position), streams[1].at(position)
 
 
 def default_num_workers(dataset) -> int:
@@ -107,6 +161,11 @@ def infinite_loader(
 ) -> Iterator:
     """An endless iterator of batches ``(images uint8 [B, C, H, W], labels float32 [B, c_dim])``.
 
+    A paired or unpaired dataset gives batches ``(input uint8 [B, C, H, W], target uint8
+    [B, C', H, W])`` instead. A dataset that draws its items in its own way has a
+    ``make_sampler(rank=, world_size=, shuffle=, seed=, start=)`` method (the unpaired
+    datasets return an :class:`UnpairedSampler`); the others get an :class:`InfiniteSampler`.
+
     Args:
         dataset: an ``ImageDataset`` (or any map-style dataset).
         batch_size: images per batch on this rank.
@@ -120,8 +179,12 @@ def infinite_loader(
         multiprocessing_context: e.g. "spawn" or "forkserver" (None: the platform default).
     """
     batch_size = _check_int("batch_size", batch_size, 1)
-    sampler = InfiniteSampler(len(dataset), rank=rank, world_size=world_size,
-                              shuffle=shuffle, seed=seed, start=start)
+    sampling = dict(rank=rank, world_size=world_size, shuffle=shuffle, seed=seed, start=start)
+    make_sampler = getattr(dataset, "make_sampler", None)
+    if make_sampler is not None:
+        sampler = make_sampler(**sampling)
+    else:
+        sampler = InfiniteSampler(len(dataset), **sampling)
     if num_workers is None:
         num_workers = default_num_workers(dataset)
     num_workers = _check_int("num_workers", num_workers, 0)

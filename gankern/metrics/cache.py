@@ -14,11 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-
-def cache_dir() -> Path:
-    """The gankern cache directory (not created here)."""
-    root = os.environ.get("GANKERN_CACHE", "").strip()
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "gankern"
+from gankern.pretrained import cache_dir
 
 
 def metrics_cache_dir() -> Path:

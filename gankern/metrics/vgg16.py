@@ -29,16 +29,12 @@ from gankern.metrics.weights import (
     load_state_dict_strict,
     resolve_weights_path,
 )
+from gankern.models.vgg import IMAGENET_MEAN, IMAGENET_STD, VGG16_LAYERS, vgg_features
 
 VGG16_WEIGHTS_FILENAME = "vgg16-397923af.pth"
 VGG16_WEIGHTS_ENV = "GANKERN_VGG16_WEIGHTS"
 LPIPS_WEIGHTS_FILENAME = "lpips_vgg.pth"
 LPIPS_WEIGHTS_ENV = "GANKERN_LPIPS_WEIGHTS"
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-# Convolution widths of VGG16 ("configuration D"); "M" is a 2x2 max pool.
-_VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
-                 512, 512, 512, "M")
 # Indices in ``features`` of the ReLUs whose outputs LPIPS compares (relu1_2 ... relu5_3).
 _LPIPS_TAPS = (3, 8, 15, 22, 29)
 _LPIPS_CHANNELS = (64, 128, 256, 512, 512)
@@ -50,15 +46,7 @@ __all__ = ["LPIPS", "VGG16Features", "WeightsNotFoundError", "load_lpips", "load
 
 
 def _vgg16_features() -> nn.Sequential:
-    layers: list[nn.Module] = []
-    channels = 3
-    for spec in _VGG16_LAYERS:
-        if spec == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(channels, spec, 3, padding=1), nn.ReLU(inplace=True)]
-            channels = spec
-    return nn.Sequential(*layers)
+    return vgg_features(VGG16_LAYERS)
 
 
 class VGG16Features(FeatureExtractor):
@@ -76,7 +64,7 @@ class VGG16Features(FeatureExtractor):
             nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(),
             nn.Linear(4096, 1000),
         )
-        for buf, values in (("mean", _IMAGENET_MEAN), ("std", _IMAGENET_STD)):
+        for buf, values in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
             self.register_buffer(buf, torch.tensor(values).view(1, 3, 1, 1), persistent=False)
         self.eval()
 

@@ -1,82 +1,9 @@
-"""Locating and loading pretrained weights from local files (gankern never downloads)."""
+"""Locating and loading pretrained weights from local files (gankern never downloads).
 
-from __future__ import annotations
+The implementation lives in :mod:`gankern.pretrained`, shared with the models; the metrics'
+extractors keep their files in ``<cache>/metrics/``.
+"""
 
-import os
-from pathlib import Path
+from gankern.pretrained import WeightsNotFoundError, load_state_dict_strict, resolve_weights_path
 
-import torch
-from torch import nn
-
-from gankern.metrics.cache import metrics_cache_dir
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """A pretrained weights file is not where gankern looked; the message says where to put it."""
-
-
-def resolve_weights_path(
-    weights: str | os.PathLike | None, *, env_var: str, filename: str, what: str, source: str
-) -> Path:
-    """Find a weights file: the ``weights`` argument, else ``$env_var``, else the cache.
-
-    Args:
-        weights: an explicit path (wins when given).
-        env_var: environment variable holding a path.
-        filename: the file's name inside ``<cache>/metrics/``.
-        what: what the weights are, for the error message.
-        source: where a user can get the file, for the error message.
-    """
-    if weights is not None:
-        origin, path = "the weights argument", Path(weights).expanduser()
-    elif os.environ.get(env_var, "").strip():
-        origin, path = f"${env_var}", Path(os.environ[env_var].strip()).expanduser()
-    else:
-        origin, path = "the cache", metrics_cache_dir() / filename
-    if path.is_file():
-        return path
-    raise WeightsNotFoundError(
-        f"{what} not found: {path} (from {origin}) does not exist. gankern never downloads "
-        f"weights. Get {filename} ({source}) and either put it at "
-        f"{metrics_cache_dir() / filename}, or set {env_var}=/path/to/{filename}, or pass "
-        f"its path as the weights argument (--weights on the command line)."
-    )
-
-
-def load_state_dict_strict(
-    module: nn.Module, path: Path, what: str, ignore: tuple[str, ...] = ()
-) -> None:
-    """Load a plain state dict saved with ``torch.save`` (``weights_only``: no pickled code).
-
-    Every parameter and buffer must be present with its exact shape (BatchNorm's
-    ``num_batches_tracked`` counters are optional); anything else is an error naming the
-    offending keys. Keys of the file starting with a prefix in ``ignore`` are skipped.
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{what}: {path} is not a readable torch weights file ({exc})") from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{what}: {path} must hold a state dict, got {type(state).__name__}")
-    skip = "num_batches_tracked"
-    state = {k: v for k, v in state.items()
-             if not k.endswith(skip) and not k.startswith(tuple(ignore))}
-    expected = {k: v for k, v in module.state_dict().items() if not k.endswith(skip)}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(
-        f"{k}: expected {tuple(expected[k].shape)}, got {tuple(state[k].shape)}"
-        for k in set(expected) & set(state)
-        if tuple(state[k].shape) != tuple(expected[k].shape)
-    )
-    if missing or unexpected or wrong:
-        parts = []
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape", wrong)):
-            if items:
-                more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
-                shown = ", ".join(items[:5]) + more
-                parts.append(f"{label} {len(items)}: {shown}")
-        raise ValueError(f"{what}: {path} does not match the network; " + "; ".join(parts))
-    module.load_state_dict(state, strict=False)
+__all__ = ["WeightsNotFoundError", "load_state_dict_strict", "resolve_weights_path"]

@@ -9,6 +9,13 @@
 * :mod:`gankern.models.sngan`: the ResNet generator and discriminator of SNGAN (and of
   WGAN-GP's CIFAR code), unconditional, projection or ACGAN.
 * :mod:`gankern.models.hyperparams`: :class:`GANHyperparams`, a paper's training settings.
+* :mod:`gankern.models.pix2pix`: the pix2pix U-Net generator (``UNetGeneratorConfig``) and,
+  in :mod:`gankern.models.patchgan`, the PatchGAN discriminator (``PatchGANConfig``).
+* :mod:`gankern.models.cyclegan`: the CycleGAN ResNet generator (``ResnetGeneratorConfig``)
+  and the image history pool (``ImagePool``).
+* :mod:`gankern.models.srgan`: SRGAN's SRResNet generator and discriminator
+  (``SRResNetConfig``, ``SRGANDiscriminatorConfig``), and in :mod:`gankern.models.vgg` the
+  VGG19 content network (torchvision names, weights from a local file only).
 * :mod:`gankern.models.convert_ada`, :mod:`gankern.models.convert_rosinality`: official
   pretrained weights (StyleGAN2-ADA / StyleGAN3 ``.pkl`` read without running pickled code,
   rosinality ``.pt``).
@@ -16,6 +23,13 @@
 
 from gankern.models.convert_ada import load_stylegan2_pkl
 from gankern.models.convert_rosinality import load_rosinality_checkpoint
+from gankern.models.cyclegan import (
+    CYCLEGAN_PAPER_HYPERPARAMS,
+    CycleGANHyperparams,
+    ResnetGenerator,
+    ResnetGeneratorConfig,
+    cyclegan_config,
+)
 from gankern.models.dcgan import (
     DCGAN_CONFIGS,
     DCGAN_HYPERPARAMS,
@@ -35,6 +49,15 @@ from gankern.models.gan import (
     gan_config,
 )
 from gankern.models.hyperparams import GANHyperparams
+from gankern.models.image_pool import ImagePool
+from gankern.models.patchgan import PatchGANConfig, PatchGANDiscriminator, receptive_field
+from gankern.models.pix2pix import (
+    PIX2PIX_PAPER_HYPERPARAMS,
+    Pix2PixHyperparams,
+    UNetGenerator,
+    UNetGeneratorConfig,
+    pix2pix_config,
+)
 from gankern.models.sngan import (
     SNGAN_CONFIGS,
     SNGAN_HYPERPARAMS,
@@ -43,6 +66,16 @@ from gankern.models.sngan import (
     ResNetGenerator,
     ResNetGeneratorConfig,
     sngan_config,
+)
+from gankern.models.srgan import (
+    SRGAN_PAPER_HYPERPARAMS,
+    SRGANDiscriminator,
+    SRGANDiscriminatorConfig,
+    SRGANHyperparams,
+    SRResNet,
+    SRResNetConfig,
+    content_network,
+    srgan_config,
 )
 from gankern.models.stylegan2 import (
     Discriminator,
@@ -59,22 +92,28 @@ from gankern.models.stylegan2_configs import (
     get_config,
     register_config,
 )
+from gankern.models.vgg import VGG19Features, find_vgg19_weights, load_vgg19_features
 
 __all__ = [
     "CONFIGS",
+    "CYCLEGAN_PAPER_HYPERPARAMS",
     "DCGAN_CONFIGS",
     "DCGAN_HYPERPARAMS",
+    "GAN_CONFIGS",
+    "GAN_HYPERPARAMS",
+    "PIX2PIX_PAPER_HYPERPARAMS",
+    "SRGAN_PAPER_HYPERPARAMS",
+    "CycleGANHyperparams",
     "DCGANDiscriminator",
     "DCGANDiscriminatorConfig",
     "DCGANGenerator",
     "DCGANGeneratorConfig",
     "Discriminator",
     "DiscriminatorConfig",
-    "GAN_CONFIGS",
-    "GAN_HYPERPARAMS",
     "GANHyperparams",
     "Generator",
     "GeneratorConfig",
+    "ImagePool",
     "MLPDiscriminator",
     "MLPDiscriminatorConfig",
     "MLPGenerator",
@@ -85,15 +124,35 @@ __all__ = [
     "ResNetGeneratorConfig",
     "SNGAN_CONFIGS",
     "SNGAN_HYPERPARAMS",
+    "PatchGANConfig",
+    "PatchGANDiscriminator",
+    "Pix2PixHyperparams",
+    "ResnetGenerator",
+    "ResnetGeneratorConfig",
+    "SRGANDiscriminator",
+    "SRGANDiscriminatorConfig",
+    "SRGANHyperparams",
+    "SRResNet",
+    "SRResNetConfig",
     "StyleGAN2Config",
     "TrainingHyperparams",
+    "UNetGenerator",
+    "UNetGeneratorConfig",
+    "VGG19Features",
+    "content_network",
+    "cyclegan_config",
     "dcgan_config",
+    "find_vgg19_weights",
     "gan_config",
     "get_config",
     "load_rosinality_checkpoint",
     "load_stylegan2_pkl",
+    "load_vgg19_features",
     "mapping_with_mixing",
     "mix_styles",
+    "pix2pix_config",
+    "receptive_field",
     "register_config",
     "sngan_config",
+    "srgan_config",
 ]

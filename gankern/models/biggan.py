@@ -32,7 +32,6 @@ import torch
 from torch import nn
 
 from gankern.models._netutils import (
-    check_bool_field,
     check_generator_inputs,
     check_int_field,
 )
@@ -45,6 +44,7 @@ from gankern.models.sagan import (
     check_generator_config,
 )
 from gankern.nn import LinearConditionalBatchNorm2d, class_embedding
+from gankern.nn._validate import check_bool
 from gankern.ops._checks import check_number, check_tensor
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ class GeneratorConfig:
     def __post_init__(self):
         check_generator_config(self)
         check_int_field("shared_dim", self.shared_dim, 1)
-        check_bool_field("hier", self.hier)
+        check_bool("hier", self.hier)
         slots = self.num_slots
         if self.hier and self.z_dim % slots:
             raise ValueError(

@@ -31,8 +31,6 @@ import torch
 from torch import nn
 
 from gankern.models._netutils import (
-    check_bool_field,
-    check_choice_field,
     check_discriminator_inputs,
     check_float_field,
     check_generator_inputs,
@@ -52,6 +50,7 @@ from gankern.nn import (
     apply_spectral_norm,
     set_impl,
 )
+from gankern.nn._validate import check_bool, check_choice
 
 BOX = (1, 1)  # the FIR filter of nearest upsampling and 2x2 average pooling
 INITS = ("xavier", "ortho", "N02")
@@ -84,7 +83,7 @@ def _check_common(cfg, widths: dict) -> None:
     check_int_field("ch", cfg.ch, 1)
     set_field(cfg, "attention", int_tuple_field("attention", cfg.attention, min_len=0))
     check_float_field("sn_eps", cfg.sn_eps, 0.0)
-    check_choice_field("init", cfg.init, INITS)
+    check_choice("init", cfg.init, INITS)
 
 
 def check_generator_config(cfg) -> None:
@@ -163,7 +162,7 @@ class DiscriminatorConfig:
 
     def __post_init__(self):
         _check_common(self, D_WIDTHS)
-        check_bool_field("wide", self.wide)
+        check_bool("wide", self.wide)
 
     def build(self, impl: str = "auto", init: bool = True) -> Discriminator:
         """A freshly initialized :class:`Discriminator` (``init=False``: torch's defaults)."""
@@ -243,7 +242,7 @@ def initialize_weights(module: nn.Module, style: str) -> nn.Module:
     :class:`gankern.nn.ConditionalBatchNorm2d` keep their 1 and 0 (SAGAN's conditional batch
     norm). Call before spectral normalization. Returns ``module``.
     """
-    check_choice_field("init", style, INITS)
+    check_choice("init", style, INITS)
     skip = set()
     for m in module.modules():
         if isinstance(m, ConditionalBatchNorm2d):

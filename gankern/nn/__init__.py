@@ -7,6 +7,7 @@ from gankern.nn.adain import AdaIN, adaptive_instance_norm
 from gankern.nn.attention import SelfAttention
 from gankern.nn.bias_act import FusedBiasAct
 from gankern.nn.bias_act_layers import Activation, Conv2dAct, ConvTranspose2dAct, LinearAct
+from gankern.nn.bicubic import BicubicDownsample, bicubic_filter, keys_cubic
 from gankern.nn.conditioning import (
     ConditionalBatchNorm2d,
     LinearConditionalBatchNorm2d,
@@ -39,6 +40,7 @@ __all__ = [
     "SPECTRAL_NORM_TYPES",
     "Activation",
     "AdaIN",
+    "BicubicDownsample",
     "Blur",
     "ConditionalBatchNorm2d",
     "Conv2dAct",
@@ -61,6 +63,7 @@ __all__ = [
     "Upsample",
     "adaptive_instance_norm",
     "apply_spectral_norm",
+    "bicubic_filter",
     "box_downsample",
     "check_labels",
     "class_embedding",
@@ -68,6 +71,7 @@ __all__ = [
     "concat_labels",
     "fade_in",
     "has_spectral_norm",
+    "keys_cubic",
     "label_maps",
     "nearest_upsample",
     "normalize_2nd_moment",
