@@ -35,7 +35,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from gankern.train.visuals import class_sorted_latents
+from gankern.nn.modes import eval_mode
+from gankern.train.visuals import class_sorted_latents, generate, grid_shape
 
 DATA_KINDS = ("images", "paired", "unpaired")
 
@@ -266,6 +267,11 @@ class GANFamily:
         check_option_choices(options)
         return options
 
+    def data_options(self) -> dict:
+        """Keyword arguments of the dataset opener beyond the common ones (an
+        image-to-image model's translation direction)."""
+        return {}
+
     @classmethod
     def help_data(cls) -> DataInfo:
         """The data ``gankern train --help`` shows defaults for: the family's built-in data."""
@@ -385,6 +391,16 @@ class GANFamily:
         if truncation_psi != 1 or truncation_cutoff is not None:
             raise ValueError(f"model {cls.name!r} has no truncation trick (--trunc)")
         return G(z, c)
+
+    def snapshot_grid(self, G: nn.Module, seed: int, dataset) -> tuple[torch.Tensor, int]:
+        """``(images [N, C, H, W] in [-1, 1], columns)`` of the snapshot grid drawn from the
+        sampling network ``G``: the same latents every snapshot (an image-to-image model
+        shows the same inputs, translated, beside their targets)."""
+        cols, rows = grid_shape(G.img_resolution)
+        z, c = self.grid_inputs(cols, rows, seed)
+        with eval_mode(G):  # G itself when the model keeps no moving average
+            images = generate(G, z, c, **self.grid_kwargs())
+        return images, cols
 
     def grid_inputs(self, cols: int, rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed latents and labels of the snapshot grid: one class per row (cycled) for a

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankern.data import infinite_loader, open_dataset
+from gankern.data import infinite_loader
 from gankern.train.checkpoint import load_checkpoint, resolve_resume_path
+from gankern.train.data import describe_data, open_training_data
 from gankern.train.distributed import DistributedContext, init_distributed
 from gankern.train.families import get_family
 from gankern.train.options import TrainingOptions, check_options
@@ -30,7 +31,6 @@ from gankern.train.run import (
     NonFiniteTrainingError,
     build_augmentation,
     build_training_run,
-    describe_images,
     phase_inputs,
 )
 from gankern.train.snapshots import SnapshotWriter, prepare_run_dir
@@ -81,23 +81,15 @@ def training_loop(
     resumed = load_checkpoint(resume_path) if resume_path else None
 
     # --- Data -----------------------------------------------------------------------------
-    labels_wanted = get_family(opts.model).labels
-    if opts.cond and labels_wanted == "never":
-        raise ValueError(f"model {opts.model!r} has no conditional variant (--cond)")
-    dataset = open_dataset(
-        opts.data, resolution=opts.resolution, xflip=opts.mirror,
-        use_labels=opts.cond or labels_wanted == "always",
-        max_size=opts.max_images, random_seed=opts.seed, on_bad_file=opts.on_bad_file,
-    )  # fmt: skip
-    if labels_wanted == "always" and dataset.c_dim == 0:
-        raise ValueError(f"model {opts.model!r} is conditional, but {dataset.name} has no "
-                         "labels (dataset.json)")
+    family = get_family(opts.model)(opts)
+    dataset = open_training_data(opts, family)
+    data = describe_data(dataset, family.data_kind)
     labels = None
-    if dataset.c_dim > 0:
+    if data.c_dim > 0:
         labels = np.stack([dataset.get_label(i) for i in range(len(dataset))]).astype(np.float32)
 
     # --- The model family: networks, objective, augmentation, optimizers, phases ----------
-    run = build_training_run(opts, describe_images(dataset), ctx, labels, setup_hook)
+    run = build_training_run(opts, data, ctx, labels, setup_hook, family=family)
     settings, counters = run.settings, run.counters
     components = run.components()
 
@@ -123,8 +115,9 @@ def training_loop(
         "options": opts.to_dict(),
         "settings": settings.to_dict(),
         "networks": run.config.metadata(run.precision, opts.model),
-        "dataset": {"name": dataset.name, "size": len(dataset), "c_dim": dataset.c_dim,
-                    "resolution": dataset.resolution, "channels": dataset.num_channels},
+        "dataset": {"name": data.name, "size": data.num_images, "c_dim": data.c_dim,
+                    "resolution": data.resolution, "channels": data.channels,
+                    "kind": data.kind, "channels_b": data.channels_b},
     }  # fmt: skip
     snapshots = SnapshotWriter(run_dir, opts, settings, dataset, run.family, ctx, logger)
     sizes = ", ".join(f"{name} {sum(p.numel() for p in run.networks[name].parameters()):,}"

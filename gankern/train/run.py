@@ -226,36 +226,30 @@ class TrainingRun:
             copy_buffers(ema, source)
 
 
-def describe_images(dataset) -> DataInfo:
-    """The :class:`DataInfo` of an image dataset."""
-    return DataInfo(name=dataset.name, kind="images", resolution=dataset.resolution,
-                    channels=dataset.num_channels, c_dim=dataset.c_dim,
-                    num_images=len(dataset))
-
-
 def build_training_run(
     opts: TrainingOptions,
     data: DataInfo,
     ctx: DistributedContext,
     labels: np.ndarray | None = None,
     setup_hook: Callable | None = None,
+    family: GANFamily | None = None,
 ) -> TrainingRun:
     """Networks, objective, optimizers and phases for ``opts`` on ``data``.
 
     Args:
         opts: the options (checked by the caller).
-        data: what the training data are (:func:`describe_images`).
+        data: what the training data are (:func:`gankern.train.data.describe_data`).
         ctx: this process's place in a process group.
         labels: the dataset's labels ``[N, c_dim]`` (conditional models draw the labels of
             generated batches from them).
         setup_hook: called as ``setup_hook(G, D)`` once the networks exist.
+        family: the model family made from ``opts`` (default: made here).
     """
     device = ctx.device
-    family_cls = get_family(opts.model)
-    if family_cls.data_kind != data.kind:
-        raise ValueError(f"model {opts.model!r} trains on {family_cls.data_kind} data, but "
+    family = family if family is not None else get_family(opts.model)(opts)
+    if family.data_kind != data.kind:
+        raise ValueError(f"model {opts.model!r} trains on {family.data_kind} data, but "
                          f"{data.name} holds {data.kind} data")
-    family = family_cls(opts)
     check_knobs(opts, family.knobs, opts.model)
     precision = resolve_precision(opts.precision, device)
     cfg = opts.cfg if opts.cfg is not None else family.default_config_name(opts.data)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import torch
 
-from gankern.nn.modes import eval_mode
 from gankern.train.checkpoint import (
     atomic_write_bytes,
     list_snapshots,
@@ -33,8 +32,6 @@ from gankern.train.distributed import DistributedContext
 from gankern.train.training_log import STATS_FILE
 from gankern.train.training_state import collect_state
 from gankern.train.visuals import (
-    generate,
-    grid_shape,
     plot_training_curves,
     save_image_grid,
 )
@@ -145,10 +142,8 @@ class SnapshotWriter:
             old.unlink(missing_ok=True)
 
     def _sample_grid(self, G_ema, nimg: int) -> None:
-        cols, rows = grid_shape(G_ema.img_resolution)
-        z, c = self.family.grid_inputs(cols, rows, self.opts.seed + GRID_SEED_OFFSET)
-        with eval_mode(G_ema):  # G itself when the model keeps no moving average
-            images = generate(G_ema, z, c, **self.family.grid_kwargs())
+        images, cols = self.family.snapshot_grid(G_ema, self.opts.seed + GRID_SEED_OFFSET,
+                                                 self.dataset)
         # A thin gray line between cells keeps neighbouring samples apart.
         save_image_grid(images, self.run_dir / f"samples-{nimg:09d}.png", cols, pad=2,
                         pad_value=96)

@@ -1,0 +1,46 @@
+"""The training data of a run, opened as its model family needs them.
+
+Image models train on images (with labels when conditional), image-to-image models on
+paired or unpaired images (see :mod:`gankern.data`); the family says which
+(:attr:`gankern.train.family.GANFamily.data_kind`) and may add options of its own (the
+translation direction). The trainer only sees the loader's batches: tuples of tensors,
+uint8 images and float labels.
+"""
+
+from __future__ import annotations
+
+from gankern.data import open_dataset, open_paired_dataset, open_unpaired_dataset
+from gankern.train.family import DataInfo, GANFamily
+from gankern.train.options import TrainingOptions
+
+
+def open_training_data(opts: TrainingOptions, family: GANFamily):
+    """The dataset of a run: ``opts.data`` opened as ``family`` trains on it."""
+    common = dict(
+        resolution=opts.resolution, xflip=opts.mirror, max_size=opts.max_images,
+        random_seed=opts.seed, on_bad_file=opts.on_bad_file,
+    )  # fmt: skip
+    kind = family.data_kind
+    if opts.cond and family.labels == "never":
+        raise ValueError(f"model {family.name!r} has no conditional variant (--cond)")
+    if kind == "paired":
+        return open_paired_dataset(opts.data, **family.data_options(), **common)
+    if kind == "unpaired":
+        return open_unpaired_dataset(opts.data, **family.data_options(), **common)
+    dataset = open_dataset(opts.data, use_labels=opts.cond or family.labels == "always",
+                           **family.data_options(), **common)
+    if family.labels == "always" and dataset.c_dim == 0:
+        raise ValueError(f"model {family.name!r} is conditional, but {dataset.name} has no "
+                         "labels (dataset.json)")
+    return dataset
+
+
+def describe_data(dataset, kind: str) -> DataInfo:
+    """The :class:`DataInfo` of an opened dataset."""
+    if kind == "images":
+        return DataInfo(name=dataset.name, kind="images", resolution=dataset.resolution,
+                        channels=dataset.num_channels, c_dim=dataset.c_dim,
+                        num_images=len(dataset))
+    return DataInfo(name=dataset.name, kind=kind, resolution=dataset.resolution,
+                    channels=dataset.in_channels, channels_b=dataset.out_channels,
+                    num_images=len(dataset))
