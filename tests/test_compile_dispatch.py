@@ -16,12 +16,14 @@ the extension unavailable) that must warn once, not crash.
 
 from __future__ import annotations
 
+import sys
 import types
 import warnings
 
 import pytest
 import torch
 
+import gankern
 import gankern._ext as ext
 from gankern.ops import _backend, bias_act, modulated_conv2d, upfirdn2d
 from gankern.ops._backend import record_backends
@@ -53,7 +55,9 @@ def gpu_answers(monkeypatch, request):
             raise RuntimeError("nvcc: planted build failure")
 
         monkeypatch.setattr(ext, "_jit_build", fail)
-    monkeypatch.setattr(ext, "_C", None, raising=False)  # no ahead-of-time build either
+    # No ahead-of-time build either: `from gankern import _C` raises ImportError.
+    monkeypatch.delattr(gankern, "_C", raising=False)
+    monkeypatch.setitem(sys.modules, "gankern._C", None)
     ext.cuda_extension_status.cache_clear()
     torch._dynamo.reset()
     yield request.param
