@@ -137,9 +137,11 @@ def test_penalty_gradients_under_no_weight_gradients():
 
     value, grads = penalty(fused, True)
     value_ref, grads_ref = penalty(plain, False)
-    assert_close(value, value_ref)
+    # Sums over the upsampled pixels, the filter's 16 taps and the second layer's fan-in.
+    terms = 2 * 12 * 12 * 16 * (2 * 3 * 3)
+    assert_close(value, value_ref, terms=terms)
     for g, g_ref in zip(grads, grads_ref, strict=True):
-        assert_close(g, g_ref)
+        assert_close(g, g_ref, terms=terms)
 
 
 @requires_triton_interpreter

@@ -140,8 +140,10 @@ def test_second_order_matches_ref(k, up, down):
         grads = torch.autograd.grad(penalty, [x, w, s, nz, b], allow_unused=True)
         zipped = zip(grads, inputs, strict=True)
         results.append([torch.zeros_like(t) if g is None else g for g, t in zipped])
+    # Through gx and gs: the styles' gradient sums over every pixel, then the convolution.
+    y_terms, grad_terms = modconv_terms(inputs[0], inputs[1], k, up, down)
     for got, want in zip(*results, strict=True):
-        assert_close(got, want)
+        assert_close(got, want, terms=grad_terms[2] * y_terms)
 
 
 @pytest.mark.parametrize("k,up,down", [(3, 1, 1), (3, 2, 1), (3, 1, 2)])
