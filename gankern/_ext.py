@@ -11,6 +11,8 @@ Two ways to get it:
 2. just in time: on first use, from a source checkout, with ``torch.utils.cpp_extension.load``
    (ninja), cached under torch's extension directory by a hash of the sources, the GPU's
    compute capability and the torch/CUDA versions, so a change of any of them rebuilds.
+   ``GANKERN_CUDA_JIT=0`` turns this off (the extension is then used only if it was built
+   ahead of time; e.g. after a build that failed or ran out of time in another process).
 
 Whatever happens, :func:`cuda_extension_status` returns the loaded module or the reason
 there is none (no GPU, CPU build of torch, no nvcc, build error); callers turn that reason
@@ -103,6 +105,8 @@ def cuda_extension_status():
         return _C, None
     except ImportError:
         pass
+    if os.environ.get("GANKERN_CUDA_JIT", "1").strip() == "0":
+        return None, "no ahead-of-time build, and GANKERN_CUDA_JIT=0 turns off the build on use"
     try:
         return _jit_build(), None
     except Exception as exc:  # a failed build must never take the process down

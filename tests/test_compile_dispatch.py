@@ -156,3 +156,22 @@ def test_compiled_dispatch_does_not_trace_the_extension_loader(gpu_answers, monk
         _compile_and_run(lambda x, w, s: modulated_conv2d(x, w, s, padding=1, act="relu"), x, w, s)
         _compile_and_run(lambda x, b: bias_act(x, b), x, b)
     assert calls == [1]
+
+
+def test_cuda_jit_build_can_be_turned_off(monkeypatch):
+    """GANKERN_CUDA_JIT=0: no build on use (gpu_session sets it after a failed build)."""
+
+    def build():
+        raise AssertionError("built although GANKERN_CUDA_JIT=0")
+
+    monkeypatch.setattr(ext, "_runtime_unavailable_reason", lambda: None)
+    monkeypatch.setattr(ext, "_jit_build", build)
+    monkeypatch.delattr(gankern, "_C", raising=False)
+    monkeypatch.setitem(sys.modules, "gankern._C", None)
+    monkeypatch.setenv("GANKERN_CUDA_JIT", "0")
+    ext.cuda_extension_status.cache_clear()
+    try:
+        module, reason = ext.cuda_extension_status()
+    finally:
+        ext.cuda_extension_status.cache_clear()
+    assert module is None and "GANKERN_CUDA_JIT=0" in reason
