@@ -39,6 +39,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -186,6 +187,7 @@ class Session:
     def phase_done(self, name: str, started: float) -> None:
         self.record["phases"][name] = round(time.monotonic() - started, 2)
         self.write_record()
+        write_summary(self)
 
     def write_record(self) -> None:
         text = json.dumps(self.record, indent=2, default=str)
@@ -196,16 +198,21 @@ class Session:
 
 
 def _run(cmd: Sequence[str], timeout: float | None = None, env: dict | None = None):
-    """``(returncode, output)`` of a command; (None, message) when it cannot run or times out."""
+    """``(returncode, output)`` of a command (stdout and stderr together); ``(None, output)``
+    when it cannot start or runs past ``timeout``, in which case its whole process group
+    (ninja and nvcc under a build, too) is stopped."""
     try:
-        done = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout,
-                              env=env, cwd=REPO_ROOT)
+        proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env, cwd=REPO_ROOT, start_new_session=True)
     except FileNotFoundError:
         return None, f"{cmd[0]}: not found"
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        return None, out + f"\n[timed out after {timeout:.0f} s]"
-    return done.returncode, done.stdout + done.stderr
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return None, (out or "") + f"\n[stopped after {timeout:.0f} s]"
+    return proc.returncode, out
 
 
 def _child_env(extra: dict | None = None) -> dict:
@@ -271,11 +278,12 @@ def build_extension(session: Session) -> dict:
     wall = round(time.monotonic() - started, 2)
     (session.out / "build.log").write_text(text)
     result = {"built": False, "reason": None, "wall_s": wall}
-    last = text.strip().splitlines()[-1] if text.strip() else ""
-    try:
-        result.update(json.loads(last))
-    except json.JSONDecodeError:
-        result["reason"] = f"build process failed (exit {code}): {last[:300]}"
+    answers = [line for line in text.splitlines() if line.startswith('{"built"')]
+    if answers:
+        result.update(json.loads(answers[-1]))
+    else:
+        tail = " | ".join(text.strip().splitlines()[-3:])
+        result["reason"] = f"build process failed (exit {code}): {tail[:400]}"
     if not result["built"]:
         # No second try, in this process or the tests': it would take the budget again.
         os.environ["GANKERN_CUDA_JIT"] = "0"
@@ -463,6 +471,7 @@ def run_benchmarks(session: Session, device: torch.device) -> dict:
         session.tables += [heading, "", *table, ""]
         session.say("\n".join(table))
         done.append(item.name)
+        write_summary(session)  # a session stopped from outside keeps its tables
     return {"items_done": done, "items_not_run": list(session.not_run), "errors": errors,
             "copy_bw_gbps": baselines.copy_bw_gbps, "matmul_tflops": baselines.matmul_tflops}
 

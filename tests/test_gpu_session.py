@@ -130,3 +130,14 @@ def test_bad_arguments(capsys, tmp_path):
     with pytest.raises(SystemExit):
         gpu_session.main(["--out", str(tmp_path), "--dry-run", "--budget-s", "0"])
     assert "--budget-s must be > 0" in capsys.readouterr().err
+
+
+def test_child_commands_are_stopped_at_their_timeout():
+    start = time.monotonic()
+    code, out = gpu_session._run(
+        [sys.executable, "-c", "print('started', flush=True); import time; time.sleep(60)"],
+        timeout=2,
+    )
+    assert code is None and "started" in out and "stopped after 2 s" in out
+    assert time.monotonic() - start < 30
+    assert gpu_session._run(["no-such-command-here"]) == (None, "no-such-command-here: not found")
