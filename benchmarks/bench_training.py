@@ -58,8 +58,12 @@ from benchmarks.timing import QUICK_TIMING, MiB, TimingSettings  # noqa: E402
 from benchmarks.training_run import TrainingRun, build_training_run  # noqa: E402
 from benchmarks.training_table import OP, training_table, write_training_markdown  # noqa: E402
 from gankern.ops._backend import triton_interpreter_enabled  # noqa: E402
-from gankern.train.networks import resolve_config, resolve_precision  # noqa: E402
+from gankern.train.families.stylegan2 import (  # noqa: E402
+    recommended_hyperparameters,
+    resolve_config,
+)
 from gankern.train.options import AUG_MODES, TrainingOptions  # noqa: E402
+from gankern.train.precision import resolve_precision  # noqa: E402
 from gankern.train.settings import resolve_settings  # noqa: E402
 
 MODE = "train_step"
@@ -183,7 +187,7 @@ def row_params(opts: TrainingOptions, resolution: int, device: torch.device,
     """
     precision = resolve_precision(opts.precision, device)
     config = resolve_config(opts, resolution, 3, 0, 1, device)
-    s = resolve_settings(opts, config, 1, precision)
+    s = resolve_settings(opts, recommended_hyperparameters(config.train), 1, precision)
     params = {
         "cfg": opts.cfg, "resolution": resolution, "batch": s.batch, "batch_gpu": s.batch_gpu,
         "precision": precision, "aug": opts.aug, "tf32": opts.tf32,

@@ -36,8 +36,9 @@ from benchmarks.results import ROW_KEYS  # noqa: E402
 from benchmarks.training_run import build_training_run  # noqa: E402
 from benchmarks.training_table import training_table  # noqa: E402
 from gankern.data import infinite_loader, open_dataset  # noqa: E402
+from gankern.train.families.stylegan2 import resolve_config  # noqa: E402
 from gankern.train.loop import training_loop  # noqa: E402
-from gankern.train.networks import load_generator, resolve_config  # noqa: E402
+from gankern.train.networks import load_generator  # noqa: E402
 from gankern.train.options import TrainingOptions  # noqa: E402
 
 CPU = torch.device("cpu")

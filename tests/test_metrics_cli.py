@@ -89,7 +89,8 @@ def test_checkpoint_detection(tmp_path):
 def test_metrics_of_a_training_checkpoint(tmp_path, cache_with_extractor, capsys):
     from gankern.models.stylegan2_configs import get_config
     from gankern.train.checkpoint import save_checkpoint
-    from gankern.train.networks import config_metadata, load_generator
+    from gankern.train.families.stylegan2 import config_metadata
+    from gankern.train.networks import load_generator
     from gankern.train.state_codec import encode_state
 
     config = get_config("tiny", resolution=32, img_channels=1, c_dim=0, gpus=1)

@@ -95,7 +95,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--noise-mode", choices=("const", "random", "none"), default="const")
     p.add_argument("--frames", type=_int_at_least(2), default=8,
                    help="interp: frames per pair of seeds, ends included (default 8)")
-    p.add_argument("--space", choices=("w", "z"), default="w", help="interp: latent space")
+    p.add_argument("--space", choices=("w", "z"),
+                   help="interp: latent space (default w for style-based models, else z)")
     p.add_argument("--video", help="interp: also write an animation (.gif, or .mp4 with imageio)")
     p.add_argument("--grid-cols", type=_int_at_least(1), help="images: columns of grid.png")
     p.add_argument("--network", choices=("G_ema", "G"), default="G_ema")
@@ -152,7 +153,8 @@ def run(args) -> int:
     import torch
 
     from gankern.train.checkpoint import CheckpointError, atomic_write_bytes
-    from gankern.train.networks import load_generator
+    from gankern.train.families import get_family
+    from gankern.train.networks import checkpoint_model, load_generator
     from gankern.train.visuals import encode_png, tile_images, to_uint8
 
     def fail(message: str) -> int:
@@ -170,6 +172,10 @@ def run(args) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     trunc = dict(truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff)
     synth = dict(noise_mode=args.noise_mode)
+    family = get_family(checkpoint_model(G.checkpoint_metadata))
+
+    def sample(z, c):
+        return family.sample(G, z, c, **trunc, **synth)
 
     def save(images, path, cols):
         atomic_write_bytes(path, encode_png(tile_images(to_uint8(images), cols)))
@@ -180,12 +186,15 @@ def run(args) -> int:
             if args.mode == "images":
                 z = _latents(G, args.seeds, device)
                 c = _labels(G, args.class_idx, len(args.seeds), device)
-                images = torch.cat([G(z[i : i + 32], c[i : i + 32], **trunc, **synth).cpu()
+                images = torch.cat([sample(z[i : i + 32], c[i : i + 32]).cpu()
                                     for i in range(0, len(z), 32)])
                 for seed, img in zip(args.seeds, images, strict=True):
                     save(img[None], outdir / f"seed{seed:04d}.png", 1)
                 save(images, outdir / "grid.png", args.grid_cols or min(len(images), 8))
             elif args.mode == "mixing":
+                if not family.style_based:
+                    return fail(f"style mixing needs a style-based generator; model "
+                                f"{family.name!r} has none")
                 styles = _check_styles(args.styles, G.num_ws)
                 seeds = args.rows + args.cols
                 z = _latents(G, seeds, device)
@@ -202,19 +211,22 @@ def run(args) -> int:
             else:
                 if len(args.seeds) < 2:
                     return fail("interp needs at least two --seeds")
+                space = args.space or ("w" if family.style_based else "z")
+                if space == "w" and not family.style_based:
+                    return fail(f"--space w needs a style-based generator; model "
+                                f"{family.name!r} interpolates in z")
                 z = _latents(G, args.seeds, device)
                 c = _labels(G, args.class_idx, len(args.seeds), device)
                 t = torch.linspace(0, 1, args.frames, device=device).reshape(-1, 1, 1)
                 rows = []
                 for i in range(len(args.seeds) - 1):
                     cc = c[i : i + 1].repeat(args.frames, 1)
-                    if args.space == "w":
+                    if space == "w":
                         ws = G.mapping(z[i : i + 2], c[i : i + 2], **trunc)
-                        path = ws[0:1].lerp(ws[1:2], t)
+                        rows.append(G.synthesis(ws[0:1].lerp(ws[1:2], t), **synth).cpu())
                     else:
                         zs = _slerp(z[i : i + 1], z[i + 1 : i + 2], t[:, :, 0])
-                        path = G.mapping(zs, cc, **trunc)
-                    rows.append(G.synthesis(path, **synth).cpu())
+                        rows.append(sample(zs, cc).cpu())
                 save(torch.cat(rows), outdir / "interp.png", args.frames)
                 if args.video:  # each row starts where the previous one ended
                     _write_video(torch.cat([rows[0]] + [r[1:] for r in rows[1:]]),

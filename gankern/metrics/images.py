@@ -18,7 +18,6 @@ same metric.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import numbers
 import os
@@ -30,6 +29,7 @@ import torch
 from torch import nn
 
 from gankern.metrics.extractor import check_uint8_images
+from gankern.nn.modes import eval_mode
 
 
 def quantize_images(
@@ -54,19 +54,6 @@ def quantize_images(
         raise ValueError("generated images contain NaN or Inf")
     x = (x - lo) * (255 / (hi - lo)) + 0.5
     return x.clamp(0, 255).to(torch.uint8)
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module):
-    """Put ``module`` in eval mode (a training-mode mapping network would update its
-    moving average of w while sampling), then restore each submodule's mode."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield module
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 class ImageSourceBase:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankern.metrics._validate import check_positive_int
-from gankern.metrics.images import eval_mode
+from gankern.nn.modes import eval_mode
 
 PPL_EPSILON = 1e-4
 PPL_NUM_SAMPLES = 50_000

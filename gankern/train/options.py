@@ -12,10 +12,21 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
+from gankern.train.objective_names import ADVERSARIAL_LOSSES, D_REGULARIZERS
+
 AUG_MODES = ("ada", "diffaugment", "noaug")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DEVICES = ("auto", "cuda", "cpu")
 ON_BAD_FILE = ("raise", "skip")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LR_SCHEDULES = ("constant", "linear")
+# The hyperparameters a model family may use (None: its configuration's recommendation);
+# a family lists the ones it uses in GANFamily.knobs.
+KNOBS = (
+    "optimizer", "glr", "dlr", "betas", "n_critic", "lr_schedule", "lr_decay_start", "loss",
+    "d_reg", "gamma", "r1_interval", "clip", "pl_weight", "pl_interval", "pl_batch_shrink",
+    "pl_decay", "style_mixing", "ema_kimg", "ema_rampup", "ema_start_kimg",
+)  # fmt: skip
 
 
 @dataclass
@@ -23,9 +34,10 @@ class TrainingOptions:
     """Everything that defines a training run (saved in every checkpoint)."""
 
     # --- Data ---------------------------------------------------------------------------
-    data: str = "builtin:digits"
-    """Training images: a folder or .zip of PNG/JPEG (see ``gankern dataset``), or a built-in
-    dataset (``builtin:digits``: scikit-learn's handwritten digits, no download)."""
+    data: str | None = None
+    """Training data: a folder or .zip of PNG/JPEG (see ``gankern dataset``), or a built-in
+    dataset (``builtin:digits``: scikit-learn's handwritten digits, no download). None: the
+    model family's built-in dataset (the digits for the image models)."""
     resolution: int | None = None
     """Image size of a built-in dataset (None: its default, 32 for the digits); for folders
     and zips, a check that the images have this size."""
@@ -40,17 +52,26 @@ class TrainingOptions:
     num_workers: int | None = None
     """Data loading worker processes (None: 0 for in-memory data, else a few)."""
 
+    # --- Model --------------------------------------------------------------------------
+    model: str = "stylegan2"
+    """The model family (``gankern train --model NAME``; see :mod:`gankern.train.families`)."""
+    model_options: dict = field(default_factory=dict)
+    """The family's own options (``{"lambda_cycle": 10}``; ``--model NAME --help`` lists
+    them, with the paper's values as defaults)."""
+
     # --- Networks -----------------------------------------------------------------------
     cfg: str | None = None
-    """Named network configuration (``gankern.models.stylegan2_configs``): architecture,
-    widths and the recommended hyperparameters used for the None fields below (None:
-    ``digits`` on the built-in digits, StyleGAN2-ADA's ``auto`` otherwise)."""
+    """Named network configuration of the model family: architecture, widths and the
+    recommended hyperparameters used for the None fields below (None: the family's default
+    for the data, e.g. ``digits`` on the built-in digits and StyleGAN2-ADA's ``auto``
+    otherwise for StyleGAN2)."""
     impl: str = "auto"
     """Backend of the fused ops: auto, cuda, triton or ref."""
     precision: str = "auto"
-    """fp32: no reduced precision. fp16: the configuration's fp16 layers (StyleGAN2-ADA's
-    highest resolutions, with conv clamping). bf16: forward passes under bfloat16 autocast
-    (no fp16 layers). auto: fp16 on CUDA, fp32 on the CPU."""
+    """fp32: no reduced precision. fp16: half precision where the model has it (StyleGAN2:
+    the configuration's fp16 layers with conv clamping; other models: float16 autocast with
+    dynamic loss scaling). bf16: the same in bfloat16 (also on CPUs). auto: fp16 on CUDA,
+    fp32 on the CPU."""
     channels_last: bool = False
     """Keep activations and weights in channels_last memory format."""
     tf32: bool = False
@@ -63,33 +84,59 @@ class TrainingOptions:
     """Images per process per forward pass; ``batch / (processes * batch_gpu)`` rounds of
     gradient accumulation make up one step (None: batch / processes, no accumulation)."""
 
-    # --- Optimization -------------------------------------------------------------------
+    # --- Optimization (None: the configuration's recommendation) ------------------------
+    optimizer: str | None = None
+    """adam, rmsprop or sgd (the same kind for G and D)."""
     glr: float | None = None
-    """Generator learning rate (None: the configuration's)."""
+    """Generator learning rate."""
     dlr: float | None = None
-    """Discriminator learning rate (None: the configuration's)."""
-    betas: tuple[float, float] = (0.0, 0.99)
-    """Adam betas before the lazy-regularization adjustment."""
+    """Discriminator learning rate (a different one from G's: two time-scale updates)."""
+    betas: tuple[float, float] | None = None
+    """Adam betas (before the lazy-regularization adjustment); RMSprop uses the second as
+    its smoothing constant alpha, SGD the first as its momentum."""
+    n_critic: int | None = None
+    """Discriminator steps per generator step: each step trains D on a new batch of reals,
+    and G every ``n_critic``-th step."""
+    lr_schedule: str | None = None
+    """constant, or linear: the learning rates fall linearly to 0 at the end of training,
+    from ``lr_decay_start`` (a fraction of the training length) on."""
+    lr_decay_start: float | None = None
+    """Where the linear decay begins, as a fraction of the training length in [0, 1)."""
+
+    # --- Objective (None: the configuration's recommendation) ---------------------------
+    loss: str | None = None
+    """Adversarial loss: minimax, nonsaturating, wasserstein, lsgan or hinge
+    (see :mod:`gankern.train.losses`)."""
+    d_reg: str | None = None
+    """Discriminator regularizer: none, r1 (``gamma / 2 * |grad D(real)|^2``), r2 (the same
+    on generated images) or gp (WGAN-GP, ``gamma * (|grad D(x_hat)| - 1)^2``)."""
     gamma: float | None = None
-    """R1 regularization weight (None: the configuration's)."""
-    r1_interval: int = 16
-    """Lazy R1: regularize D every this many steps (0: every step, in the main pass)."""
+    """Weight of the discriminator regularizer (R1 gamma, or WGAN-GP's lambda)."""
+    r1_interval: int | None = None
+    """Lazy regularization of D (named for StyleGAN2's lazy R1, applies to every ``d_reg``):
+    every this many steps, with the regularizer multiplied by the interval (0: every step,
+    in the main pass)."""
+    clip: float | None = None
+    """WGAN weight clipping: after each D step every D parameter is clamped to
+    [-clip, clip] (None: no clipping)."""
     pl_weight: float | None = None
-    """Path length regularization weight (None: the configuration's; 0 disables it)."""
-    pl_interval: int = 4
+    """Path length regularization weight (style-based generators; 0 disables it)."""
+    pl_interval: int | None = None
     """Lazy path length: regularize G every this many steps (0: every step)."""
-    pl_batch_shrink: int = 2
+    pl_batch_shrink: int | None = None
     """The path length penalty uses ``batch_gpu / pl_batch_shrink`` samples per slice."""
-    pl_decay: float = 0.01
+    pl_decay: float | None = None
     """Decay of the path length running mean."""
     style_mixing: float | None = None
-    """Probability that a generated image mixes two latents (None: the configuration's)."""
+    """Probability that a generated image mixes two latents (style-based generators)."""
     ema_kimg: float | None = None
-    """Half-life of the generator's moving average in thousands of images (None: the
-    configuration's, or batch * 10 / 32 as StyleGAN2-ADA)."""
+    """Half-life of the generator's moving average in thousands of images (0: no moving
+    average; sampling uses G itself)."""
     ema_rampup: float | None = None
     """EMA ramp-up: the half-life is at most this fraction of the images seen so far
-    (None: the configuration's; 0 disables the ramp-up)."""
+    (0 disables the ramp-up)."""
+    ema_start_kimg: float | None = None
+    """The moving average copies G until this many thousand images (BigGAN's EMA start)."""
 
     # --- Augmentation -------------------------------------------------------------------
     aug: str | None = None
@@ -145,7 +192,8 @@ class TrainingOptions:
     def to_dict(self) -> dict:
         """JSON-able dict of the options."""
         d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
+        if self.betas is not None:
+            d["betas"] = list(self.betas)
         return d
 
     @classmethod
@@ -158,7 +206,7 @@ class TrainingOptions:
                 f"unknown training options {unknown} (checkpoint from a newer gankern?)"
             )
         d = dict(d)
-        if "betas" in d:
+        if d.get("betas") is not None:
             d["betas"] = tuple(d["betas"])
         return cls(**d)
 
@@ -193,7 +241,7 @@ def _check_float(name, value, min_value=None, max_value=None, allow_none=False, 
 
 def check_options(o: TrainingOptions) -> None:
     """Validate every field; raises TypeError/ValueError naming the option."""
-    if not isinstance(o.data, str) or not o.data:
+    if o.data is not None and (not isinstance(o.data, str) or not o.data):
         raise TypeError(f"data must be a path or builtin:NAME, got {o.data!r}")
     for name in ("cond", "mirror", "channels_last", "tf32", "tensorboard"):
         if not isinstance(getattr(o, name), bool):
@@ -208,21 +256,38 @@ def check_options(o: TrainingOptions) -> None:
     _check_choice("precision", o.precision, PRECISIONS)
     _check_int("batch", o.batch, 1, allow_none=True)
     _check_int("batch_gpu", o.batch_gpu, 1, allow_none=True)
+    if not isinstance(o.model, str) or not o.model:
+        raise TypeError(f"model must be a model family name, got {o.model!r}")
+    if not isinstance(o.model_options, dict):
+        raise TypeError(f"model_options must be a dict, got {type(o.model_options).__name__}")
+    if o.optimizer is not None:
+        _check_choice("optimizer", o.optimizer, OPTIMIZERS)
     _check_float("glr", o.glr, 0, allow_none=True, strict_min=True)
     _check_float("dlr", o.dlr, 0, allow_none=True, strict_min=True)
-    if not isinstance(o.betas, (tuple, list)) or len(o.betas) != 2:
-        raise TypeError(f"betas must be a pair of numbers, got {o.betas!r}")
-    for b in o.betas:
-        _check_float("betas", b, 0, 0.9999999)
+    if o.betas is not None:
+        if not isinstance(o.betas, (tuple, list)) or len(o.betas) != 2:
+            raise TypeError(f"betas must be a pair of numbers, got {o.betas!r}")
+        for b in o.betas:
+            _check_float("betas", b, 0, 0.9999999)
+    _check_int("n_critic", o.n_critic, 1, allow_none=True)
+    if o.lr_schedule is not None:
+        _check_choice("lr_schedule", o.lr_schedule, LR_SCHEDULES)
+    _check_float("lr_decay_start", o.lr_decay_start, 0, 0.9999999, allow_none=True)
+    if o.loss is not None:
+        _check_choice("loss", o.loss, ADVERSARIAL_LOSSES)
+    if o.d_reg is not None:
+        _check_choice("d_reg", o.d_reg, D_REGULARIZERS)
     _check_float("gamma", o.gamma, 0, allow_none=True)
-    _check_int("r1_interval", o.r1_interval, 0)
+    _check_int("r1_interval", o.r1_interval, 0, allow_none=True)
+    _check_float("clip", o.clip, 0, allow_none=True, strict_min=True)
     _check_float("pl_weight", o.pl_weight, 0, allow_none=True)
-    _check_int("pl_interval", o.pl_interval, 0)
-    _check_int("pl_batch_shrink", o.pl_batch_shrink, 1)
-    _check_float("pl_decay", o.pl_decay, 0, 1, strict_min=True)
+    _check_int("pl_interval", o.pl_interval, 0, allow_none=True)
+    _check_int("pl_batch_shrink", o.pl_batch_shrink, 1, allow_none=True)
+    _check_float("pl_decay", o.pl_decay, 0, 1, strict_min=True, allow_none=True)
     _check_float("style_mixing", o.style_mixing, 0, 1, allow_none=True)
     _check_float("ema_kimg", o.ema_kimg, 0, allow_none=True)
     _check_float("ema_rampup", o.ema_rampup, 0, allow_none=True)
+    _check_float("ema_start_kimg", o.ema_start_kimg, 0, allow_none=True)
     if o.aug is not None:
         _check_choice("aug", o.aug, AUG_MODES)
     _check_float("ada_target", o.ada_target, 0, 1, strict_min=True)
@@ -245,10 +310,10 @@ def check_options(o: TrainingOptions) -> None:
 
 
 def augmentation_mode(o: TrainingOptions) -> str:
-    """``o.aug``, or its default: ``noaug`` on the built-in digits, ``ada`` otherwise."""
+    """``o.aug``, or its default: ``noaug`` on the built-in datasets, ``ada`` otherwise."""
     if o.aug is not None:
         return o.aug
-    return "noaug" if o.data == "builtin:digits" else "ada"
+    return "noaug" if o.data is None or o.data.startswith("builtin:") else "ada"
 
 
 def split_batch(batch: int, batch_gpu: int | None, world_size: int) -> tuple[int, int]:

@@ -59,11 +59,13 @@ def prepare_snapshot_metrics(names) -> None:
         get_extractor(extractor, device="cpu")
 
 
-def compute_snapshot_metrics(G_ema, dataset, names, opts, ctx: DistributedContext) -> dict:
+def compute_snapshot_metrics(G_ema, dataset, names, opts, ctx: DistributedContext,
+                             generator_kwargs: dict | None = None) -> dict:
     """``{label: value}`` of the metrics ``names`` for ``G_ema`` against the training data.
 
     Labels are those of :func:`gankern.metrics.compute_metrics` (``fid_digits``, ``fid``,
-    ``kid_std`` ...). Returns {} on processes other than 0.
+    ``kid_std`` ...); ``generator_kwargs`` are passed to ``G_ema`` (the model family's
+    ``metric_kwargs``). Returns {} on processes other than 0.
     """
     if not ctx.is_main:
         return {}
@@ -80,7 +82,7 @@ def compute_snapshot_metrics(G_ema, dataset, names, opts, ctx: DistributedContex
         values = compute_metrics(
             metrics, real=opts.data, fake=G_ema, num_fake=num_fake, extractor=extractor,
             device=ctx.device, seed=opts.seed, kid_subset_size=kid_subset,
-            allow_tf32=opts.tf32, generator_kwargs={"fused_modconv": False},
+            allow_tf32=opts.tf32, generator_kwargs=dict(generator_kwargs or {}),
         )  # fmt: skip
         results.update({k: float(v) for k, v in values.items()})
     return results

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from gankern.nn.modes import eval_mode
 from gankern.train.checkpoint import (
     atomic_write_bytes,
     list_snapshots,
@@ -33,7 +34,6 @@ from gankern.train.training_log import STATS_FILE
 from gankern.train.training_state import collect_state
 from gankern.train.visuals import (
     generate,
-    grid_inputs,
     grid_shape,
     plot_training_curves,
     save_image_grid,
@@ -88,7 +88,7 @@ def _all_finite(*modules: torch.nn.Module) -> bool:
 class SnapshotWriter:
     """Writes checkpoints, sample grids, metrics and the plot of one run (process 0)."""
 
-    def __init__(self, run_dir: Path, opts, settings, dataset, labels, ctx: DistributedContext,
+    def __init__(self, run_dir: Path, opts, settings, dataset, family, ctx: DistributedContext,
                  logger):
         self.run_dir = Path(run_dir)
         self.opts = opts
@@ -96,7 +96,7 @@ class SnapshotWriter:
         self.dataset = dataset
         self.ctx = ctx
         self.logger = logger
-        self.labels = labels
+        self.family = family
         existing = list_snapshots(self.run_dir) if ctx.is_main else []
         self.last_checkpoint: Path | None = existing[-1] if existing else None
         if ctx.is_main and settings.metrics:
@@ -124,7 +124,8 @@ class SnapshotWriter:
         """
         nimg = metadata["counters"]["nimg"]
         if self.ctx.is_main:
-            if _all_finite(components["G"], components["D"], components["G_ema"]):
+            networks = [obj for obj in components.values() if isinstance(obj, torch.nn.Module)]
+            if _all_finite(*networks):
                 tensors, meta = collect_state(components, metadata)
                 path = self.run_dir / snapshot_name(nimg)
                 save_checkpoint(path, tensors, meta)
@@ -144,9 +145,9 @@ class SnapshotWriter:
 
     def _sample_grid(self, G_ema, nimg: int) -> None:
         cols, rows = grid_shape(G_ema.img_resolution)
-        z, c = grid_inputs(G_ema, cols, rows, self.opts.seed + GRID_SEED_OFFSET, self.labels)
-        # Large batches: the shared-weight formulation is much cheaper than grouped convs.
-        images = generate(G_ema, z, c, noise_mode="const", fused_modconv=False)
+        z, c = self.family.grid_inputs(cols, rows, self.opts.seed + GRID_SEED_OFFSET)
+        with eval_mode(G_ema):  # G itself when the model keeps no moving average
+            images = generate(G_ema, z, c, **self.family.sampling_kwargs)
         # A thin gray line between cells keeps neighbouring samples apart.
         save_image_grid(images, self.run_dir / f"samples-{nimg:09d}.png", cols, pad=2,
                         pad_value=96)
@@ -156,7 +157,8 @@ class SnapshotWriter:
 
         t0 = time.time()
         results = compute_snapshot_metrics(
-            G_ema, self.dataset, self.settings.metrics, self.opts, self.ctx
+            G_ema, self.dataset, self.settings.metrics, self.opts, self.ctx,
+            generator_kwargs=self.family.metric_kwargs,
         )
         for name, value in results.items():
             record[f"Metrics/{name}"] = value

@@ -73,20 +73,20 @@ def grid_shape(resolution: int, max_pixels: int = 1024, max_cells: int = 16) -> 
     return side, side
 
 
-def grid_inputs(G, cols: int, rows: int, seed: int, labels: np.ndarray | None = None):
-    """Fixed latents (and labels) for the snapshot grid: the same every snapshot.
+def class_sorted_latents(z_dim: int, c_dim: int, cols: int, rows: int,
+                         seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed latents and labels for a grid: the same every snapshot.
 
-    For a conditional generator each row uses one label of ``labels`` (cycled), so a
-    row shows one class.
+    ``rows * cols`` standard normal latents from ``seed``; for a conditional generator row
+    ``r`` holds one-hot class ``r % c_dim``, so the grid is sorted by class (labels are
+    ``[n, 0]`` when unconditional).
     """
     g = torch.Generator().manual_seed(int(seed))
-    z = torch.randn([rows * cols, G.z_dim], generator=g)
-    c = torch.zeros([rows * cols, G.c_dim])
-    if G.c_dim > 0:
-        if labels is None or len(labels) == 0:
-            labels = np.eye(G.c_dim, dtype=np.float32)
-        for r in range(rows):
-            c[r * cols : (r + 1) * cols] = torch.as_tensor(labels[r % len(labels)])
+    z = torch.randn([rows * cols, z_dim], generator=g)
+    c = torch.zeros([rows * cols, c_dim])
+    if c_dim > 0:
+        classes = np.repeat(np.arange(rows) % c_dim, cols)
+        c[np.arange(rows * cols), classes] = 1
     return z, c
 
 
