@@ -11,7 +11,7 @@ import pytest
 import torch
 from stylegan2_reference import ada_discriminator, ada_generator, mbstd_groups
 from stylegan2_utils import TINY, randomize_, state64, tiny_discriminator, tiny_generator
-from testutils import assert_backend_ran, assert_close
+from testutils import assert_backend_ran, assert_close, widest_fan_in
 
 from gankern.models import get_config, mapping_with_mixing, mix_styles
 from gankern.nn import MinibatchStdLayer
@@ -103,12 +103,6 @@ def test_auto_config_formula(res, gpus, batch, mbstd, base, lrate, gamma, ema):
 # Forward passes against the independent reference (float64, ref backend)
 
 
-def _widest_fan_in(net) -> int:
-    """The largest Cin * kh * kw of ``net``'s convolutions: the longest sum behind a value
-    (the ``terms`` of the tolerance table)."""
-    return max(p[0].numel() for p in net.parameters() if p.ndim == 4)
-
-
 @pytest.mark.parametrize(
     "architecture, conv_clamp, fused_modconv",
     [("skip", None, True), ("resnet", 0.8, False), ("orig", 0.8, True)],
@@ -133,7 +127,7 @@ def test_generator_matches_reference(architecture, conv_clamp, fused_modconv):
         conv_clamp=conv_clamp, psi=0.7, cutoff=3,
     )  # fmt: skip
     assert img.shape == (3, 3, 16, 16)
-    assert_close(img, want, terms=_widest_fan_in(G))
+    assert_close(img, want, terms=widest_fan_in(G))
 
 
 @pytest.mark.parametrize("architecture, c_dim", [("resnet", 3), ("skip", 0), ("orig", 2)])
@@ -149,7 +143,7 @@ def test_discriminator_matches_reference(architecture, c_dim):
         state64(D), img, c, resolution=16, architecture=architecture, conv_clamp=0.9,
         mbstd_group=4, mapping_layers=2,
     )  # fmt: skip
-    assert_close(D(img, c), want, terms=_widest_fan_in(D))
+    assert_close(D(img, c), want, terms=widest_fan_in(D))
 
 
 def test_minibatch_std_matches_loop():
@@ -207,7 +201,7 @@ def test_fused_triton_path_equals_ref():
         logits = D(img, None)
         logits.sum().backward()
         outs.append((img, logits, G.synthesis.b8.conv0.weight.grad, D.b8.conv1.weight.grad))
-    fan_in = max(_widest_fan_in(G_ref), _widest_fan_in(D_ref))
+    fan_in = widest_fan_in(G_ref, D_ref)
     for got, want in zip(outs[1], outs[0], strict=True):
         assert_close(got, want, terms=fan_in)
 

@@ -139,6 +139,12 @@ def assert_close(
     )
 
 
+def widest_fan_in(*nets: torch.nn.Module) -> int:
+    """The largest ``Cin * kh * kw`` (or ``in_features``) of the networks' weights: the
+    longest sum behind an activation, the ``terms`` for comparing whole networks."""
+    return max(p[0].numel() for net in nets for p in net.parameters() if p.ndim >= 2)
+
+
 @contextlib.contextmanager
 def tf32_mode(enabled: bool):
     """Set PyTorch's TF32 switches for convolutions and matmuls to ``enabled``, then restore.
