@@ -11,6 +11,8 @@ Two ways to get it:
 2. just in time: on first use, from a source checkout, with ``torch.utils.cpp_extension.load``
    (ninja), cached under torch's extension directory by a hash of the sources, the GPU's
    compute capability and the torch/CUDA versions, so a change of any of them rebuilds.
+   ``GANKERN_CUDA_JIT=0`` turns this off (the extension is then used only if it was built
+   ahead of time; e.g. after a build that failed or ran out of time in another process).
 
 Whatever happens, :func:`cuda_extension_status` returns the loaded module or the reason
 there is none (no GPU, CPU build of torch, no nvcc, build error); callers turn that reason
@@ -79,22 +81,32 @@ def _jit_build():
             os.environ["TORCH_CUDA_ARCH_LIST"] = old_arch
 
 
+def _runtime_unavailable_reason() -> str | None:
+    """Why this process cannot run CUDA code at all (None when it can)."""
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is a CPU-only build"
+    if not torch.cuda.is_available():
+        return "no CUDA device is available"
+    return None
+
+
 @functools.cache
 def cuda_extension_status():
     """Return ``(module, None)`` when the CUDA extension is usable, else ``(None, reason)``.
 
     The build is attempted at most once per process; the result is cached.
     """
-    if torch.version.cuda is None:
-        return None, f"torch {torch.__version__} is a CPU-only build"
-    if not torch.cuda.is_available():
-        return None, "no CUDA device is available"
+    reason = _runtime_unavailable_reason()
+    if reason is not None:
+        return None, reason
     try:
         from gankern import _C  # ahead-of-time build
 
         return _C, None
     except ImportError:
         pass
+    if os.environ.get("GANKERN_CUDA_JIT", "1").strip() == "0":
+        return None, "no ahead-of-time build, and GANKERN_CUDA_JIT=0 turns off the build on use"
     try:
         return _jit_build(), None
     except Exception as exc:  # a failed build must never take the process down
@@ -103,11 +115,35 @@ def cuda_extension_status():
         return None, f"CUDA extension build failed: {tail}"
 
 
+# Under torch.compile, the availability checks below are constants: Dynamo calls them once
+# in plain Python while it traces and puts the answer into the graph, instead of tracing the
+# import of gankern._C or the build (which stops a fullgraph=True trace with an exception).
+# Callers inside ops must use these, never cuda_extension_status() itself.
+
+
 @torch.compiler.assume_constant_result
 def cuda_extension_unavailable_reason() -> str | None:
     """None when the CUDA extension is (or can be) loaded, otherwise why it cannot.
 
-    ``torch.compile`` treats the answer as a constant instead of tracing the (cached) import
-    or build, which would break a ``fullgraph=True`` graph.
+    A constant under ``torch.compile`` (see above).
     """
     return cuda_extension_status()[1]
+
+
+@torch.compiler.assume_constant_result
+def cuda_kernel_unavailable_reason(name: str) -> str | None:
+    """None when the extension is loaded and registers ``torch.ops.gankern_cuda.<name>``.
+
+    Otherwise why not (no extension, or a build older than the kernel). A constant under
+    ``torch.compile`` (see above).
+
+    Args:
+        name: the operator's name in the ``gankern_cuda`` namespace, e.g.
+            ``"modulated_conv2d_epilogue"``.
+    """
+    reason = cuda_extension_status()[1]
+    if reason is not None:
+        return reason
+    if not hasattr(torch.ops.gankern_cuda, name):
+        return f"the CUDA extension has no {name} kernel (stale build?)"
+    return None

@@ -8,20 +8,21 @@ from gankern.ops.bias_act import _check_args, bias_act_ref
 
 
 def reference_all_orders(x, b, dy, d_dx, dim, act, alpha=None, gain=None, clamp=None):
-    """``(y, dx, d_x, args)`` of the reference in float32, from autograd.
+    """``(y, dx, d_x, args)`` of the reference in float64, from autograd (so that only the
+    result under test carries float32 rounding errors).
 
     ``dx = d<y, dy>/dx`` is the first derivative applied to ``dy``; ``d_x = d<dx, d_dx>/dx``
     the second (what the backward of the first derivative returns for x).
     """
-    x32 = x.detach().float().requires_grad_(True)
-    b32 = None if b is None else b.detach().float()
-    args = _check_args(x32, b32, dim, act, alpha, gain, clamp)
-    y = bias_act_ref(x32, b32, args)
-    (dx,) = torch.autograd.grad(y, x32, dy.float(), create_graph=True)
+    x64 = x.detach().double().requires_grad_(True)
+    b64 = None if b is None else b.detach().double()
+    args = _check_args(x64, b64, dim, act, alpha, gain, clamp)
+    y = bias_act_ref(x64, b64, args)
+    (dx,) = torch.autograd.grad(y, x64, dy.double(), create_graph=True)
     if dx.requires_grad:
-        (d_x,) = torch.autograd.grad(dx, x32, d_dx.float())
+        (d_x,) = torch.autograd.grad(dx, x64, d_dx.double())
     else:  # the piecewise-linear activations: no second derivative
-        d_x = torch.zeros_like(x32)
+        d_x = torch.zeros_like(x64)
     return y.detach(), dx.detach(), d_x, args
 
 

@@ -29,6 +29,20 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _gpu_tests_run_without_tf32(request):
+    """GPU tests set TF32 explicitly: off (float32 references are then float32-exact), unless
+    a test turns it on with ``testutils.tf32_mode(True)`` and takes the TF32 tolerance. On
+    a GPU, cuDNN convolutions (the references' too) otherwise default to TF32."""
+    if request.node.get_closest_marker("cuda") is None:
+        yield
+        return
+    from testutils import tf32_mode
+
+    with tf32_mode(False):
+        yield
+
+
 def pytest_configure(config):
     # Under pytest-xdist, share the cores between workers instead of oversubscribing them.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))

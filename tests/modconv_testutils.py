@@ -4,6 +4,9 @@
 modulate (and demodulate) the weight explicitly, insert zeros, pad, FIR-filter with an
 explicit sum over taps, convolve with ``F.conv2d``, filter and subsample, then noise, bias,
 the activation written out, gain and clamp. It shares no code with gankern.
+
+``gpu_case`` / ``gpu_compare`` (at the end) run a backend against gankern's reference on the
+GPU, at the tolerance table's precision (testutils).
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import math
 
 import torch
 import torch.nn.functional as F
+from testutils import assert_close, tf32_mode
+
+from gankern.ops import modulated_conv2d
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 
@@ -138,3 +144,61 @@ def make_inputs(n, c, o, h, k, up=1, down=1, *, noise="per_sample", bias=True, d
             if t is not None:
                 t.requires_grad_(True)
     return tensors
+
+
+def modconv_terms(x, w, k, up=1, down=1):
+    """Reduction lengths (``terms`` of testutils.tolerance) behind modulated_conv2d's output
+    and behind the gradients of ``(x, weight, styles, noise, bias)``: the convolution's taps,
+    times the 4x4 filter's when resampling, times the pixels summed over."""
+    n, c, h = x.shape[0], x.shape[1], x.shape[2]
+    o = w.shape[0]
+    taps = 16 if up > 1 or down > 1 else 1
+    pixels = (h * up // down) ** 2
+    grads = [o * k * k * taps, n * pixels * taps, o * k * k * pixels * taps, o, n * pixels]
+    return c * k * k * taps, grads
+
+
+def gpu_case(k, up, down, dtype, channels_last=False):
+    """A StyleGAN2-like layer's inputs on the GPU in ``dtype`` (weight and styles float32)."""
+    inputs = make_inputs(4, 16, 24, 8, k, up, down, channels_last=channels_last)
+    cast = [None if t is None else t.detach().to("cuda", dtype).requires_grad_() for t in inputs]
+    if channels_last:
+        cast[0] = cast[0].detach().to(memory_format=torch.channels_last).requires_grad_()
+    # The weight and styles stay float32, as StyleGAN2 keeps its parameters.
+    cast[1] = inputs[1].detach().cuda().requires_grad_()
+    cast[2] = inputs[2].detach().cuda().requires_grad_()
+    return cast
+
+
+GRAD_NAMES = ("dx", "dweight", "dstyles", "dnoise", "dbias")
+
+
+def gpu_compare(impl, inputs, k, up, down, dtype, *, act, grads=True, tf32=False, **kw):
+    """``impl`` on the GPU inputs against the float32 reference (TF32 off, fused_modconv
+    False) on the same, exactly upcast inputs: the output and, if ``grads``, the gradients
+    of every input, at the tolerance of ``dtype`` (and ``tf32``) with the reduction lengths
+    of :func:`modconv_terms`. Returns the output."""
+    x, w, s, nz, b = inputs
+    kw = dict(up=up, down=down, padding=k // 2, resample_filter=fir_filter().to(x.device),
+              flip_weight=up == 1, act=act, **kw)
+    with tf32_mode(tf32):
+        y = modulated_conv2d(x, w, s, noise=nz, bias=b, impl=impl, **kw)
+        dy = torch.randn_like(y)
+        present = [t for t in inputs if t is not None]
+        got = torch.autograd.grad(y, present, dy) if grads else ()
+    assert y.dtype == x.dtype
+    ref_inputs = [None if t is None else t.detach().float().requires_grad_() for t in inputs]
+    xr, wr, sr, nr, br = ref_inputs
+    with tf32_mode(False):
+        y_ref = modulated_conv2d(xr, wr, sr, noise=nr, bias=br, impl="ref", fused_modconv=False,
+                                 **kw)
+        want = torch.autograd.grad(y_ref, [t for t in ref_inputs if t is not None], dy.float())
+    y_terms, grad_terms = modconv_terms(x, w, k, up, down)
+    assert_close(y, y_ref, dtype, terms=y_terms, tf32=tf32, msg=f"{impl} y")
+    if not grads:
+        return y
+    named = zip(GRAD_NAMES, grad_terms, inputs, strict=True)
+    named = [(name, terms) for name, terms, t in named if t is not None]
+    for (name, terms), a, e in zip(named, got, want, strict=True):
+        assert_close(a, e, dtype, terms=terms, tf32=tf32, msg=f"{impl} {name}")
+    return y

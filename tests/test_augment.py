@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from testutils import assert_close
+from testutils import assert_backend_ran, assert_close
 
 from gankern.train.augment import AUGMENT_PRESETS, AugmentParams, AugmentPipe
 from gankern.train.augment_geometry import (
@@ -409,6 +409,7 @@ def test_cuda_matches_cpu(monkeypatch):
     pipe = AugmentPipe("bgcfnc", p=0.9)
     x = _images(4, 3, 16, 16)
     cpu = pipe(x, generator=_gen(3))  # a CPU generator: the same draws for both devices
-    gpu = pipe.cuda()(x.cuda(), generator=_gen(3))
+    with assert_backend_ran("upfirdn2d", "cuda"):  # these draws resample twice
+        gpu = pipe.cuda()(x.cuda(), generator=_gen(3))
     assert gpu.device.type == "cuda"
     assert_close(gpu.cpu(), cpu)

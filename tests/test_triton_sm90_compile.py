@@ -82,23 +82,26 @@ def launch_upfirdn2d():
 
 def launch_modulated_conv2d():
     """modulated_conv2d launches, as StyleGAN2's synthesis layers make them."""
-    # fp16 3x3 layer with noise, bias, lrelu and StyleGAN2's clamp; 128 channels reach the
-    # largest tiles of the convolution and of the weight gradient.
-    _modconv(2, 128, 128, 8, 3, torch.float16, act="lrelu", clamp=256.0)
-    # bf16 channels_last, batch 1, down by 2 (strided convolution), second order.
-    _modconv(1, 16, 24, 8, 3, torch.bfloat16, down=2, fmt=CL, order=2, act="lrelu")
-    # float32 (FMA products) up by 2: zero-skipping transposed convolution, the filter and a
-    # separate epilogue (every activation, with a clamp); 64 channels reach the largest
-    # float32 tiles. Only the epilogue kernels differ between the activations.
-    for act in ACTIVATIONS:
-        _modconv(2, 64, 64, 4, 3, torch.float32, up=2, act=act, clamp=1.0)
-    # TF32 channels_last ToRGB-like: 1x1, 3 outputs, no demodulation or noise, up by 2.
-    tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
+    # Float32 products follow PyTorch's TF32 switch for cuDNN convolutions (on by default):
+    # IEEE for the float32 layers, then TF32 for the last one.
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
     try:
+        # fp16 3x3 layer with noise, bias, lrelu and StyleGAN2's clamp; 128 channels reach the
+        # largest tiles of the convolution and of the weight gradient.
+        _modconv(2, 128, 128, 8, 3, torch.float16, act="lrelu", clamp=256.0)
+        # bf16 channels_last, batch 1, down by 2 (strided convolution), second order.
+        _modconv(1, 16, 24, 8, 3, torch.bfloat16, down=2, fmt=CL, order=2, act="lrelu")
+        # float32 (FMA products) up by 2: zero-skipping transposed convolution, the filter and a
+        # separate epilogue (every activation, with a clamp); 64 channels reach the largest
+        # float32 tiles. Only the epilogue kernels differ between the activations.
+        for act in ACTIVATIONS:
+            _modconv(2, 64, 64, 4, 3, torch.float32, up=2, act=act, clamp=1.0)
+        # TF32 channels_last ToRGB-like: 1x1, 3 outputs, no demodulation or noise, up by 2.
+        torch.backends.cudnn.allow_tf32 = True
         _modconv(2, 32, 3, 4, 1, torch.float32, up=2, fmt=CL, demodulate=False, noise=False)
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
 
 
 def launch_all():

@@ -9,7 +9,7 @@ import pytest
 import scipy.signal
 import torch
 import torch.nn.functional as F
-from testutils import assert_close, requires_cuda, requires_triton_interpreter
+from testutils import assert_backend_ran, assert_close, requires_cuda, requires_triton_interpreter
 
 from gankern.ops import (
     BackendUnavailableError,
@@ -427,29 +427,33 @@ def test_gpu_forward(backend, dtype, channels_last, case):
     assert y.is_contiguous(memory_format=torch.channels_last if channels_last else
                            torch.contiguous_format)
     expected = upfirdn2d(x.float(), f, impl="ref", **kw)
-    assert_close(y, expected, dtype=dtype)
+    assert_close(y, expected, dtype=dtype, terms=f.numel())
 
 
 @pytest.mark.parametrize("backend", _gpu_backends())
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("case", [GPU_CASES[0], GPU_CASES[2], GPU_CASES[4]])
-def test_gpu_gradients(backend, dtype, case):
+def test_gpu_gradients(backend, dtype, channels_last, case):
     x, f, kw = _case_inputs(case, dtype, "cuda")
     kw["gain"] = 1.0
-    x = x.to(memory_format=torch.channels_last)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
     got = _grads_up_to_third_order(x, f, backend, kw)[:3]
     want = _grads_up_to_third_order(x.float(), f, "ref", kw)[:3]
-    for a, b in zip(got, want, strict=True):
-        assert_close(a, b, dtype=dtype)
+    # y, then gradients through one and two more filter passes (the adjoints).
+    for order, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert_close(a, b, dtype=dtype, terms=f.numel() ** (order + 1), msg=f"order {order}")
 
 
 @requires_cuda
 def test_gpu_auto_and_helpers_match_the_reference():
     x = torch.randn(1, 4, 8, 8, device="cuda")
     f = setup_filter([1, 3, 3, 1], device="cuda")
-    assert_close(upsample2d(x, f), upsample2d(x, f, impl="ref"))
-    assert_close(downsample2d(x, f), downsample2d(x, f, impl="ref"))
-    assert_close(filter2d(x, f), filter2d(x, f, impl="ref"))
+    for helper in (upsample2d, downsample2d, filter2d):
+        with assert_backend_ran("upfirdn2d", "cuda"):
+            y = helper(x, f)
+        assert_close(y, helper(x, f, impl="ref"), terms=f.numel())
 
 
 @requires_cuda

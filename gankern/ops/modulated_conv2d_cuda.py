@@ -13,18 +13,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gankern._ext import cuda_extension_status
+from gankern._ext import cuda_kernel_unavailable_reason
 from gankern.ops.modulated_conv2d_ops import output_memory_format
 
 
 def cuda_op_unavailable_reason() -> str | None:
-    """None when the extension is loaded and has this op's kernels, else why not."""
-    _, reason = cuda_extension_status()
-    if reason is not None:
-        return reason
-    if not hasattr(torch.ops.gankern_cuda, "modulated_conv2d_epilogue"):
-        return "the CUDA extension has no modulated_conv2d_epilogue kernel (stale build?)"
-    return None
+    """None when the extension is loaded and has this op's kernels, else why not.
+
+    A constant under ``torch.compile`` (see :func:`gankern._ext.cuda_kernel_unavailable_reason`).
+    """
+    return cuda_kernel_unavailable_reason("modulated_conv2d_epilogue")
 
 
 def _up1_padding(size: int, k: int, stride: int, pad0: int, out: int) -> int:

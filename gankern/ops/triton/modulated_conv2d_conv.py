@@ -29,7 +29,7 @@ import torch
 import triton
 import triton.language as tl
 
-from gankern.ops._backend import triton_interpreter_enabled
+from gankern.ops._backend import conv_allows_tf32, triton_interpreter_enabled
 from gankern.ops.modulated_conv2d_ops import output_memory_format
 from gankern.ops.triton._host import cdiv, next_power_of_2
 from gankern.ops.triton.modulated_conv2d_act import finish_epilogue
@@ -149,8 +149,9 @@ def _clip_pow2(v: int, lo: int, hi: int) -> int:
 
 
 def dot_precision(dtype: torch.dtype) -> str:
-    """Float32 operands: IEEE products unless torch's matmul TF32 switch is on."""
-    if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32:
+    """Float32 operands: TF32 where PyTorch allows it for cuDNN convolutions (this is one),
+    else IEEE products; see :func:`gankern.ops._backend.conv_allows_tf32`."""
+    if dtype == torch.float32 and conv_allows_tf32():
         return "tf32"
     return "ieee"
 
