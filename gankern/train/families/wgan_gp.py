@@ -6,8 +6,9 @@ betas (0, 0.9), and no batch norm in the critic.
 Configurations: ``resnet32`` (the CIFAR-10 ResNets of the official ``gan_cifar_resnet.py``
 and its settings: lr 2e-4 decayed linearly to 0 over 100k G steps; G's batch there is twice
 D's, here it is D's), ``dcgan64`` (DCGAN's networks with a critic without normalization,
-the paper's Algorithm 1 settings: lr 1e-4, no decay) and ``digits`` (narrow ResNets for the
-built-in digits).
+the paper's Algorithm 1 settings: lr 1e-4, no decay), ``digits`` (the DCGAN digits networks
+with an unnormalized critic, which learns within a CPU minute) and ``resnet_digits`` (narrow
+ResNets for the built-in digits at 32 px, slower to learn).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ class WGANGPFamily(ConfiguredFamily):
         "dcgan64": ConfigEntry(dcgan_networks("dcgan64", d_norm="none"),
                                from_paper(DCGAN_HYPERPARAMS["wgan_gp"], total_kimg=5000),
                                "DCGAN's networks, critic without batch norm"),
-        "digits": ConfigEntry(resnet_networks("wgangp_digits"), DIGITS,
-                              "narrow ResNets for the built-in digits"),
+        "digits": ConfigEntry(dcgan_networks("dcgan_digits", d_norm="none"), DIGITS,
+                              "DCGAN's digits networks, critic without batch norm"),
+        "resnet_digits": ConfigEntry(resnet_networks("wgangp_digits"), DIGITS,
+                                     "narrow ResNets for the built-in digits (32 px)"),
     }
     default_config = "resnet32"
     standard_configs = {32: "resnet32"}
