@@ -108,10 +108,6 @@ class NoiseToImageFamily(GANFamily):
 
     # --- the terms -----------------------------------------------------------------------
 
-    @property
-    def uses_classifier(self) -> bool:
-        return False
-
     def has_discriminator_regularizer(self) -> bool:
         s = self.settings
         return s.d_reg != "none" and s.gamma > 0
