@@ -1,8 +1,10 @@
-"""Training: the StyleGAN2 training loop, its losses and regularizers, EMA, checkpoints,
-distributed helpers and augmentation.
+"""Training: one loop for every GAN family, the losses and regularizers they combine, EMA,
+checkpoints, distributed helpers and augmentation.
 
 The loop itself is :func:`gankern.train.loop.training_loop`, configured by
-:class:`gankern.train.options.TrainingOptions`; ``gankern train`` is its command line.
+:class:`gankern.train.options.TrainingOptions` (``model`` picks the family, see
+:mod:`gankern.train.families` and :mod:`gankern.train.family`); ``gankern train`` is its
+command line. The adversarial losses are :mod:`gankern.train.losses`.
 """
 
 from gankern.train.lazy_regularization import lazy_adam_hyperparameters, lazy_regularization
