@@ -104,7 +104,9 @@ def generate(G, z: torch.Tensor, c: torch.Tensor, batch_size: int = 64, **kwargs
 # Curves drawn by plot_training_curves, one panel each, when present in the log.
 PLOT_PANELS = (
     ("Losses", ("Loss/G/loss", "Loss/D/loss")),
-    ("Regularization", ("Loss/r1_penalty", "Loss/pl_penalty")),
+    ("Auxiliary classifier", ("Loss/G/aux", "Loss/D/aux")),
+    ("Regularization", ("Loss/r1_penalty", "Loss/r2_penalty", "Loss/gp_penalty",
+                        "Loss/pl_penalty")),
     ("D outputs", ("Loss/scores/real", "Loss/scores/fake", "Loss/signs/real")),
     ("Augmentation probability", ("Progress/augment",)),
 )
