@@ -21,7 +21,7 @@ from gan_model_utils import (
     ref_conv,
     ref_resnet_generator,
 )
-from testutils import assert_close
+from testutils import assert_close, network_terms, widest_fan_in
 from torch import nn
 
 from gankern.models.sagan import (
@@ -145,10 +145,10 @@ def test_networks_match_the_functional_reference():
     c = F.one_hot(torch.tensor([4, 0, 2]), 5).double()
     img = G(z, c)
     assert img.shape == (3, 1, 32, 32)
-    assert_close(img, reference_generator(G, z, c))
-    assert_close(D(img, c), reference_discriminator(D, img, c))
+    assert_close(img, reference_generator(G, z, c), terms=network_terms(G))
+    assert_close(D(img, c), reference_discriminator(D, img, c), terms=network_terms(D))
     # Class indices select the same rows as one-hot labels.
-    assert_close(G(z, torch.tensor([4, 0, 2])), img)
+    assert_close(G(z, torch.tensor([4, 0, 2])), img, terms=widest_fan_in(G))
 
 
 # ---------------------------------------------------------------------------------------------

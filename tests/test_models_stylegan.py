@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from gan_model_utils import assert_finite_nonzero_grads, count_params
 from stylegan2_utils import randomize_
-from testutils import assert_close
+from testutils import assert_close, widest_fan_in
 
 from gankern.models.stylegan import (
     DiscriminatorConfig,
@@ -158,7 +158,8 @@ def test_synthesis_matches_the_functional_reference(level, alpha):
     ws = torch.randn(3, G.num_ws, G.w_dim, dtype=torch.float64)
     img = G.synthesis(ws, noise_mode="const", level=level, alpha=alpha)
     assert img.shape == (3, 1, 4 * 2**level, 4 * 2**level)
-    assert_close(img, reference_synthesis(G.synthesis, ws, level, alpha))
+    assert_close(img, reference_synthesis(G.synthesis, ws, level, alpha),
+                 terms=widest_fan_in(G.synthesis))
 
 
 def test_blur_before_downsampling_in_the_discriminator():
@@ -169,7 +170,7 @@ def test_blur_before_downsampling_in_the_discriminator():
     w = D.b8.conv1.weight / math.sqrt(D.b8.conv1.weight[0].numel())
     expected = _lrelu(F.avg_pool2d(F.conv2d(_blur121(h), w, padding=1), 2)
                       + D.b8.conv1.bias.view(1, -1, 1, 1))  # fmt: skip
-    assert_close(D.b8(x), expected)
+    assert_close(D.b8(x), expected, terms=widest_fan_in(D.b8))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +188,8 @@ def test_generator_is_mapping_then_synthesis_with_truncation():
     truncated = ws.clone()
     truncated[:, :4] = w_avg + 0.5 * (ws[:, :4] - w_avg)
     expected = G.synthesis(truncated, noise_mode="const")
-    assert_close(G(z, truncation_psi=0.5, truncation_cutoff=4, noise_mode="const"), expected)
+    assert_close(G(z, truncation_psi=0.5, truncation_cutoff=4, noise_mode="const"), expected,
+                 terms=widest_fan_in(G))
 
 
 def test_w_avg_tracks_the_mean_of_w_in_training():

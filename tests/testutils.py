@@ -145,6 +145,18 @@ def widest_fan_in(*nets: torch.nn.Module) -> int:
     return max(p[0].numel() for net in nets for p in net.parameters() if p.ndim >= 2)
 
 
+def network_terms(*nets: torch.nn.Module) -> int:
+    """``terms`` for comparing deep networks computed two ways (for example against a
+    functional rewrite with another order of operations), where rounding errors of every
+    layer reach the output: the classical worst-case bound of a sum of ``n`` terms is
+    ``n * u`` (not ``sqrt(n) * u``), and the layers' errors add up, so the equivalent
+    ``sqrt(terms)`` is the sum of the fan-ins of every weight. Normalization layers can
+    amplify an error again; this is why whole networks get this bound and single layers
+    :func:`widest_fan_in`'s."""
+    total = sum(p[0].numel() for net in nets for p in net.parameters() if p.ndim >= 2)
+    return total**2
+
+
 @contextlib.contextmanager
 def tf32_mode(enabled: bool):
     """Set PyTorch's TF32 switches for convolutions and matmuls to ``enabled``, then restore.
