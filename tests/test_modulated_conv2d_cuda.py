@@ -78,8 +78,12 @@ def epilogue_host(tmp_path_factory):
     fn = lib.gankern_modconv_epilogue_host
     fn.restype = ctypes.c_int
 
-    def run(z, post, noise, bias, act_idx, alpha, gain, clamp):
-        """The binding's contract on the host: same checks of layout, same output format."""
+    def run(z, post, noise, bias, act_idx, alpha, gain, clamp, wide=False, path=None):
+        """The binding's contract on the host: same checks of layout, same output format.
+
+        ``path``: the kernel path the dispatch must take ("packs" of 8 with 16-byte accesses,
+        "elements", or "wide" for 64-bit indices, which ``wide=True`` forces).
+        """
         channels_last = not z.is_contiguous() and z.is_contiguous(memory_format=torch.channels_last)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         y = torch.empty(z.shape, dtype=z.dtype, memory_format=fmt)
@@ -95,9 +99,11 @@ def epilogue_host(tmp_path_factory):
             _DTYPE_CODES[z.dtype], ptr(y), ptr(z), ptr(post), ptr(noise_f), ptr(bias_f),
             i64(list(z.shape)), i64(list(y.stride())), i64(list(z.stride())), i64(noise_strides),
             i64(post_strides), int(channels_last), int(act_idx), ctypes.c_float(alpha),
-            ctypes.c_float(gain), ctypes.c_float(clamp),
+            ctypes.c_float(gain), ctypes.c_float(clamp), int(wide),
         )
-        assert rc == 0
+        assert rc >= 0, "the emulated launch refused its parameters"
+        if path is not None:
+            assert ("packs", "elements", "wide")[rc] == path
         return y
 
     return run
@@ -124,6 +130,49 @@ def test_epilogue_kernel_code_on_host(epilogue_host, act, dtype):
     shared = noise[:1]
     y = epilogue_host(z, None, shared, None, ACTIVATIONS[act].cuda_idx, 0.2, 1.0, -1.0)
     assert_close(y, func(z.double() + shared.double()), dtype)
+
+
+# (z shape, layout, noise shape, the path the dispatch must take): rows (H * W pixels for
+# NCHW, O channels for channels_last) of a multiple of 8 take 16-byte packs, others single
+# elements; noise per sample or shared, per channel, or broadcast along rows (not H*W-flat).
+EPILOGUE_PATHS = [
+    ((2, 3, 4, 6), torch.contiguous_format, (2, 1, 4, 6), "packs"),
+    ((3, 5, 8, 8), torch.contiguous_format, (1, 5, 8, 8), "packs"),
+    ((2, 3, 8, 2), torch.contiguous_format, (2, 1, 1, 2), "packs"),
+    ((2, 16, 3, 5), torch.channels_last, (2, 1, 3, 5), "packs"),
+    ((1, 24, 2, 3), torch.channels_last, (1, 24, 2, 3), "packs"),
+    ((2, 8, 3, 1), torch.channels_last, (1, 1, 1, 1), "packs"),
+    ((2, 3, 5, 7), torch.contiguous_format, (2, 1, 5, 7), "elements"),
+    ((2, 12, 3, 3), torch.channels_last, (2, 1, 1, 3), "elements"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(EPILOGUE_PATHS)))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_epilogue_kernel_paths_and_broadcasts(epilogue_host, case, dtype):
+    shape, layout, noise_shape, path = EPILOGUE_PATHS[case]
+    g = torch.Generator().manual_seed(case)
+    z = (torch.randn(shape, generator=g) * 2).to(dtype).contiguous(memory_format=layout)
+    post = torch.rand(shape[0], shape[1], 2, generator=g)[:, :, 0] + 0.5  # strided
+    noise = torch.randn(noise_shape, generator=g)
+    bias = torch.randn(shape[1], generator=g)
+    v = z.double() * post.double()[:, :, None, None] + noise.double() + bias.double()[:, None, None]
+    want = (torch.nn.functional.leaky_relu(v, 0.2) * 1.4).clamp(-2.0, 2.0)
+    idx = ACTIVATIONS["lrelu"].cuda_idx
+    y = epilogue_host(z, post, noise, bias, idx, 0.2, 1.4, 2.0, path=path)
+    assert y.is_contiguous(memory_format=layout)
+    assert_close(y, want, dtype)
+    # The 64-bit path (tensors of 2**31 elements and more) computes the same.
+    y_wide = epilogue_host(z, post, noise, bias, idx, 0.2, 1.4, 2.0, wide=True, path="wide")
+    torch.testing.assert_close(y_wide, y, rtol=0, atol=0)
+
+
+def test_epilogue_kernel_misaligned_output_takes_the_element_path(epilogue_host):
+    storage = torch.randn(2 * 3 * 4 * 8 + 1)
+    z = storage[1:].view(2, 3, 4, 8)  # rows of 32 pixels, but 4 bytes past a 16-byte boundary
+    y = epilogue_host(z, None, None, None, ACTIVATIONS["tanh"].cuda_idx, 0.2, 1.0, -1.0,
+                      path="elements")
+    assert_close(y, torch.tanh(z.double()))
 
 
 def test_epilogue_kernel_clamp_keeps_nan(epilogue_host):

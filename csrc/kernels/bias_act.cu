@@ -22,27 +22,6 @@ namespace bias_act_detail {
 constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 1 << 20;  // grid-stride loop beyond this
 
-// n / d for 0 <= n < 2^31 by a multiply and a shift (round-up method of Granlund and
-// Montgomery): shift = ceil(log2 d), magic = floor(2^32 (2^shift - d) / d) + 1.
-struct FastDiv {
-  uint32_t magic;
-  uint32_t shift;
-
-  __host__ explicit FastDiv(uint32_t d = 1) {
-    shift = 0;
-    while ((uint64_t{1} << shift) < d) ++shift;
-    magic = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << shift) - d)) / d + 1);
-  }
-  GANKERN_BA_HD uint32_t div(uint32_t n) const {
-#ifdef __CUDA_ARCH__
-    const uint32_t hi = __umulhi(n, magic);
-#else
-    const uint32_t hi = static_cast<uint32_t>((uint64_t{n} * magic) >> 32);
-#endif
-    return (hi + n) >> shift;
-  }
-};
-
 template <typename T>
 struct KernelArgs {
   T* out;

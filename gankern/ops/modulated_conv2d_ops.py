@@ -24,11 +24,13 @@ Weight gradients honour :func:`gankern.ops.no_weight_gradients`.
 
 Two more ops (``modulated_conv2d_epilogue_grad``, ``modulated_conv2d_modulation_grad``)
 fuse those torch reductions into single Triton passes for first-order backwards, where the
-backward need not be differentiable itself.
+backward need not be differentiable itself; both fast backends use them (the ``cuda``
+backend wherever Triton can launch).
 """
 
 import torch
 
+from gankern.ops._backend import triton_unavailable_reason
 from gankern.ops._device import on_device_of
 from gankern.ops._layout import output_memory_format
 from gankern.ops.bias_act import ACTIVATIONS
@@ -236,13 +238,17 @@ def modulated_input_grads(dxs, x, pre, need_x, need_pre):
     return dx, dpre
 
 
-def _fused_first_order(backend: str) -> bool:
+def _fused_first_order(backend: str, *tensors: torch.Tensor) -> bool:
     """Whether this backward may use the fused, non-differentiable Triton kernels.
 
     Autograd runs a backward with grad mode on only under ``create_graph=True``; then the
     backward must be made of differentiable ops. Otherwise one fused pass does the same.
+    The kernels are backend-neutral Triton: the ``cuda`` backend shares them wherever
+    Triton can launch on ``tensors`` (else it keeps the torch ops).
     """
-    return backend == "triton" and not torch.is_grad_enabled()
+    if torch.is_grad_enabled():
+        return False
+    return backend == "triton" or triton_unavailable_reason(*tensors) is None
 
 
 @torch.library.custom_op("gankern::modulated_conv2d_epilogue_grad", mutates_args=())
@@ -314,7 +320,7 @@ def _epilogue_grads(dy, z, post, noise, bias, act, alpha, gain, clamp, needs, ba
     """:func:`epilogue_backward`, or its fused kernel when that is allowed."""
     if not any(needs):
         return None, None, None, None
-    if _fused_first_order(backend):
+    if _fused_first_order(backend, dy):
         z_or_layout = z if z is not None else dy  # z is only read where it was saved
         grads = modulated_conv2d_epilogue_grad(
             dy, z_or_layout, post, noise, bias, act, alpha, gain, clamp, *needs[1:]
@@ -325,7 +331,7 @@ def _epilogue_grads(dy, z, post, noise, bias, act, alpha, gain, clamp, needs, ba
 
 def _input_grads(dxs, x, pre, need_x, need_pre, backend):
     """:func:`modulated_input_grads`, or its fused kernel when that is allowed."""
-    if pre is not None and _fused_first_order(backend):
+    if pre is not None and _fused_first_order(backend, dxs, x):
         dx, dpre = modulated_conv2d_modulation_grad(dxs, x, pre, need_x, need_pre)
         return (dx if need_x else None), (dpre if need_pre else None)
     return modulated_input_grads(dxs, x, pre, need_x, need_pre)
