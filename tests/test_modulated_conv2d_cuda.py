@@ -56,6 +56,32 @@ def test_cudnn_side_convolution_geometry(up, stride, pad):
     assert_close(wgrad_torch(dz, xs, 3, 3, up, stride, pad, pad), dw_want)
 
 
+@pytest.mark.parametrize("up,stride,pad", [(1, 1, 1), (1, 2, 0), (2, 1, 3), (2, 1, 0)])
+def test_grouped_convolution_of_per_sample_weights(up, stride, pad):
+    """conv_torch with groups = samples: each sample convolved with its own weights."""
+    g = torch.Generator().manual_seed(5)
+    n, c, o = 3, 2, 4
+    xs = torch.randn(n, c, 5, 5, generator=g, dtype=torch.float64)
+    wm = torch.randn(n, o, c, 3, 3, generator=g, dtype=torch.float64)
+    out = (5 * up + 2 * pad - 3) // stride + 1
+    got = conv_torch(xs.reshape(1, n * c, 5, 5), wm.reshape(n * o, c, 3, 3), up, stride, pad,
+                     pad, out, out, groups=n).reshape(n, o, out, out)
+    want = torch.cat([_explicit_core(xs[i : i + 1], wm[i], up, stride, pad, out) for i in range(n)])
+    assert_close(got, want)
+
+
+def test_modulation_scales_the_smaller_of_weights_and_input():
+    from gankern.ops.modulated_conv2d_cuda import modulates_weights
+
+    pre = torch.ones(2, 8)
+    w3 = torch.empty(16, 8, 3, 3)
+    assert modulates_weights(torch.empty(2, 8, 16, 16), w3, pre)  # 144 <= 256 pixels
+    assert not modulates_weights(torch.empty(2, 8, 8, 8), w3, pre)  # 144 > 64
+    assert not modulates_weights(torch.empty(2, 8, 16, 16), w3, None)  # nothing to scale
+    x_cl = torch.empty(2, 8, 16, 16).to(memory_format=torch.channels_last)
+    assert not modulates_weights(x_cl, w3, pre)  # N and C do not merge without a copy
+
+
 # ----------------------------------------------------------------------------------------
 # The epilogue kernel's code, built for the host.
 
@@ -197,12 +223,17 @@ def cuda_epilogue_on_cpu(epilogue_host):
     lib._destroy()
 
 
-@pytest.mark.parametrize("k,up,down", [(3, 1, 1), (3, 2, 1), (3, 1, 2), (1, 1, 1)])
-def test_cuda_backend_end_to_end_with_host_kernel(cuda_epilogue_on_cpu, k, up, down):
+@pytest.mark.parametrize(
+    "k,up,down,res", [(3, 1, 1, 5), (3, 2, 1, 5), (3, 1, 2, 5), (1, 1, 1, 5), (3, 1, 1, 7),
+                      (3, 2, 1, 7)]
+)  # fmt: skip
+def test_cuda_backend_end_to_end_with_host_kernel(cuda_epilogue_on_cpu, k, up, down, res):
+    """Forward and gradients to second order; res 7 modulates per-sample weights (4 outputs
+    x 9 taps <= 49 pixels), res 5 the input (except the 1x1 kernel)."""
     from gankern.ops.modulated_conv2d import _check_args
     from gankern.ops.modulated_conv2d_fused import modulated_conv2d_fused
 
-    inputs = make_inputs(2, 3, 4, 5, k, up, down, style_scale=0.5)
+    inputs = make_inputs(2, 3, 4, res, k, up, down, style_scale=0.5)
     x, w, s, nz, b = inputs
     results = []
     for impl in ("cuda", "ref"):
@@ -220,6 +251,37 @@ def test_cuda_backend_end_to_end_with_host_kernel(cuda_epilogue_on_cpu, k, up, d
         second = torch.autograd.grad(gx.square().sum() + gs.square().sum(), [x, w, s])
         results.append((y, gx, gs, *first, *second))
     for got, want in zip(*results, strict=True):
+        assert_close(got, want)
+
+
+def test_cuda_backend_first_order_backward_uses_the_fused_kernels(cuda_epilogue_on_cpu,
+                                                                 monkeypatch):
+    """Without create_graph, the cuda backend's backward runs the fused Triton gradient
+    kernels (epilogue and modulation), not the chain of torch ops; results unchanged."""
+    import gankern.ops.triton.modulated_conv2d_grad as grad_kernels
+
+    calls = []
+    for name in ("epilogue_grad_triton", "modulation_grad_triton"):
+        original = getattr(grad_kernels, name)
+
+        def spy(*args, _original=original, _name=name):
+            calls.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(grad_kernels, name, spy)
+    from gankern.ops.modulated_conv2d import _check_args
+    from gankern.ops.modulated_conv2d_fused import modulated_conv2d_fused
+
+    inputs = make_inputs(2, 3, 4, 5, 3, style_scale=0.5)
+    x, w, s, nz, b = inputs
+    kw = dict(noise=nz, padding=1, bias=b, act="lrelu", clamp=3.0)
+    args = _check_args(x, w, s, nz, 1, 1, 1, None, True, True, False, b, "lrelu", None, None,
+                       3.0)
+    y = modulated_conv2d_fused(x, w, s, nz, b, None, args, "cuda")
+    grads = torch.autograd.grad(y.square().sum(), inputs)
+    assert sorted(set(calls)) == ["epilogue_grad_triton", "modulation_grad_triton"]
+    y_ref = modulated_conv2d(x, w, s, impl="ref", fused_modconv=False, **kw)
+    for got, want in zip(grads, torch.autograd.grad(y_ref.square().sum(), inputs), strict=True):
         assert_close(got, want)
 
 

@@ -254,11 +254,12 @@ def test_opcheck_custom_ops():
     post = torch.rand(2, 4, generator=g, requires_grad=True)
     noise = torch.randn(2, 1, 5, 5, generator=g, requires_grad=True)
     bias = torch.randn(4, generator=g, requires_grad=True)
-    conv_args = (x, w, pre, post, noise, bias, 1, 1, 1, 1, 5, 5, "lrelu", 0.2, 1.4, 3.0, True,
-                 "triton")
+    conv_args = (x, w, None, pre, post, noise, bias, 1, 1, 1, 1, 5, 5, "lrelu", 0.2, 1.4, 3.0,
+                 True, "triton")
     torch.library.opcheck(modulated_conv2d_conv, conv_args)
-    up_args = (x, w, pre, None, None, None, 2, 1, 2, 2, 10, 10, "linear", 0.0, 1.0, -1.0, False,
-               "triton")
+    wk = w.detach().permute(2, 3, 1, 0).contiguous().permute(3, 2, 0, 1)  # prepared, packed
+    up_args = (x, w, wk, pre, None, None, None, 2, 1, 2, 2, 10, 10, "linear", 0.0, 1.0, -1.0,
+               False, "triton")
     torch.library.opcheck(modulated_conv2d_conv, up_args)
     z = torch.randn(2, 4, 5, 5, generator=g, requires_grad=True)
     torch.library.opcheck(

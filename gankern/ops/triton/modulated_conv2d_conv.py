@@ -167,6 +167,7 @@ def packed_weight(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def modconv_conv_triton(
     x: torch.Tensor,
     w: torch.Tensor,
+    wk: torch.Tensor | None,
     pre: torch.Tensor | None,
     post: torch.Tensor | None,
     noise: torch.Tensor | None,
@@ -186,14 +187,15 @@ def modconv_conv_triton(
     """Launch the kernel; returns ``(y, z)`` (``z`` empty unless ``save_z``).
 
     ``noise`` must broadcast to ``[N, O, out_h, out_w]``; ``clamp < 0`` means no clamping.
-    ``up > 1`` requires ``stride == 1``.
+    ``up > 1`` requires ``stride == 1``. ``wk``: ``w`` already packed in x's dtype, or None.
     """
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     fmt = output_memory_format(x)
     y = torch.empty((n, o, out_h, out_w), dtype=x.dtype, device=x.device, memory_format=fmt)
     z = torch.empty_like(y) if save_z else y.new_empty(0)
-    wk = packed_weight(w, x.dtype)
+    if wk is None:
+        wk = packed_weight(w, x.dtype)
     dummy = y  # stands in for absent optional tensors (never read)
     noise_e = noise.expand(n, o, out_h, out_w) if noise is not None else None
     z_strides = z.stride() if save_z else (0, 0, 0, 0)
