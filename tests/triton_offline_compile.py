@@ -219,6 +219,52 @@ def _describe(kernel, bound, specialization, options, grids) -> dict:
     )  # fmt: skip
 
 
+# Instruction classes counted in each compiled variant (``CompiledVariant.extra["ops"]``):
+# name -> (where: "ptx" or "sass", regular expression). PTX names the intent (the width of a
+# load, an asynchronous copy); SASS is what runs (HGMMA is wgmma's tensor-core instruction,
+# LDGSTS the asynchronous global-to-shared copy, UTMALDG the tensor-memory-accelerator load).
+OP_PATTERNS = {
+    "wgmma": ("ptx", r"\bwgmma\.mma_async\b"),
+    "mma_sync": ("ptx", r"\bmma\.sync\b"),
+    "cp_async_16": ("ptx", r"\bcp\.async\.c[ag]\.shared\.global[^;]*\],\s*(16|0x10)\b"),
+    "cp_async_small": ("ptx", r"\bcp\.async\.c[ag]\.shared\.global[^;]*\],\s*(4|8|0x4|0x8)\b"),
+    "tma_load": ("ptx", r"\bcp\.async\.bulk\.tensor\b"),
+    "ld_global_v4": ("ptx", r"\bld\.global(\.[a-z0-9_:]+)*\.v4\.(b|u|f|s)32\b"),
+    "ld_global_16bit": ("ptx", r"\bld\.global(\.[a-z0-9_:]+)*\.(b|u|f|s)16\b"),
+    "st_global_v4": ("ptx", r"\bst\.global(\.[a-z0-9_:]+)*\.v4\.(b|u|f|s)32\b"),
+    "HGMMA": ("sass", r"\bHGMMA\."),
+    "HMMA": ("sass", r"\bHMMA\."),
+    "LDGSTS_128": ("sass", r"\bLDGSTS(\.[A-Z0-9_]+)*\.128\b"),
+    "UTMALDG": ("sass", r"\bUTMALDG\b"),
+    "LDG_128": ("sass", r"\bLDG(\.[A-Z0-9_]+)*\.128\b"),
+    "LDG_16bit": ("sass", r"\bLDG(\.[A-Z0-9_]+)*\.(U|S)16\b"),
+    "STG_128": ("sass", r"\bSTG(\.[A-Z0-9_]+)*\.128\b"),
+    "LDL_STL": ("sass", r"\b(LDL|STL)\b"),
+}
+
+
+def count_ops(ptx: str, sass: str) -> dict[str, int]:
+    """How often each class of :data:`OP_PATTERNS` occurs in a kernel's PTX and SASS."""
+    import re
+
+    texts = {"ptx": ptx, "sass": sass}
+    return {
+        name: len(re.findall(pattern, texts[where])) for name, (where, pattern) in OP_PATTERNS.items()
+    }
+
+
+def _sass(cubin: bytes, cuobjdump: str) -> str:
+    """The SASS of a cubin (``cuobjdump -sass``)."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as fh:
+        fh.write(cubin)
+        fh.flush()
+        return subprocess.run(
+            [cuobjdump, "-sass", fh.name], capture_output=True, text=True, check=True
+        ).stdout
+
+
 def _resources(cubin: bytes, cuobjdump: str) -> tuple[int, int, int]:
     """``(registers, stack + local bytes, static shared bytes)`` of the cubin's kernel."""
     import re
@@ -280,6 +326,8 @@ def _child(driver: str) -> None:
                 n_regs=n_regs, local_bytes=local,
                 shared_bytes=int(compiled.metadata.shared) + static_shared,
             )  # fmt: skip
+            sass = _sass(compiled.asm["cubin"], cuobjdump)
+            record["extra"] = {"ops": count_ops(compiled.asm["ptx"], sass)}
         except Exception:
             record["error"] = traceback.format_exc(limit=-3)[-4000:]
         record["compile_s"] = round(time.perf_counter() - start, 2)
