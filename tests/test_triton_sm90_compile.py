@@ -87,6 +87,10 @@ def launch_modulated_conv2d():
     _modconv(2, 128, 128, 8, 3, torch.float16, act="lrelu", clamp=256.0)
     # bf16 channels_last, batch 1, down by 2 (strided convolution), second order.
     _modconv(1, 16, 24, 8, 3, torch.bfloat16, down=2, fmt=CL, order=2, act="lrelu")
+    # StyleGAN2's half-precision layers in channels_last (64 channels: whole 16-byte channel
+    # vectors), fp16 plain and bf16 up by 2: the fast paths the main-loop checks look at.
+    _modconv(2, 64, 64, 16, 3, torch.float16, fmt=CL, act="lrelu", clamp=256.0)
+    _modconv(2, 64, 64, 8, 3, torch.bfloat16, up=2, fmt=CL, act="lrelu", clamp=256.0)
     # float32 (FMA products) up by 2: zero-skipping transposed convolution, the filter and a
     # separate epilogue (every activation, with a clamp); 64 channels reach the largest
     # float32 tiles. Only the epilogue kernels differ between the activations.
@@ -148,3 +152,81 @@ def test_modulated_conv2d_variants_cover_the_launch_space(variants):
         assert seen(variants, kernel, "ACT") == {a.cuda_idx for a in ACTIVATIONS.values()}
     assert seen(variants, "_epilogue_grad_kernel", "NONLINEAR") == {True, False}
     assert seen(variants, "_modulation_grad_kernel", "NEED_PRE") == {True}
+
+
+HALF = {"*fp16", "*bf16"}
+
+
+def _half(v) -> bool:
+    return v.types.get("x_ptr") in HALF
+
+
+def _loop_problems(v, label: str) -> list[str]:
+    """Why the main loop of a half-precision GEMM variant is not wide, async and on wgmma."""
+    loop = v.extra["mma_loop_ops"]
+    problems = []
+    if loop["wgmma"] == 0:
+        problems.append(
+            f"{label}: no wgmma in the main loop (tensor-core warpgroup MMA regressed to "
+            f"mma.sync or FMA; loop ops {loop})"
+        )
+    if loop["ld_global_16bit"]:
+        problems.append(
+            f"{label}: {loop['ld_global_16bit']} scalar 2-byte global loads in the main loop (an "
+            f"operand tile is no longer read as 16-byte vectors; loop ops {loop})"
+        )
+    if loop["cp_async_16"] + loop["ld_global_v4"] < 2:
+        problems.append(
+            f"{label}: fewer than two 16-byte operand streams in the main loop (both operands "
+            f"should arrive as 16-byte cp.async copies or vector loads; loop ops {loop})"
+        )
+    return problems
+
+
+def _tiles_hold_vectors(v, a_rows: str, b_cols: str) -> bool:
+    """Each thread's share of both operand tiles is at least one 16-byte vector (8 halves):
+    smaller tiles (layers of 16 channels) cannot be copied in 16-byte pieces at all."""
+    threads = 32 * v.num_warps
+    k = v.constexprs["BLOCK_K"]
+    return min(v.constexprs[a_rows], v.constexprs[b_cols]) * k >= 8 * threads
+
+
+def test_modconv_main_loops_are_asynchronous_wide_and_on_tensor_cores(variants):
+    """The half-precision convolution (forward and input gradient) and weight-gradient kernels
+    on channels_last activations with whole channel vectors: both operands in 16-byte
+    asynchronous copies (or vector loads), wgmma, in the steady-state loop."""
+    problems, checked = [], {"_modconv_kernel": 0, "_modconv_wgrad_kernel": 0}
+    for v in variants:
+        if v.kernel not in checked or not _half(v):
+            continue
+        if not _tiles_hold_vectors(v, "BLOCK_M", "BLOCK_N"):
+            continue
+        if v.kernel == "_modconv_kernel" and v.constexprs["A_LAYOUT"] == 1:
+            role = "forward" if v.constexprs["HAS_PRE"] else "input gradient"
+            problems += _loop_problems(v, f"convolution ({role}) {v.label()}")
+        elif v.kernel == "_modconv_wgrad_kernel" and v.constexprs["BLOCK_M"] >= 64:
+            if v.constexprs["G_VEC"] and v.constexprs["X_VEC"]:
+                problems += _loop_problems(v, f"weight gradient {v.label()}")
+            else:
+                continue
+        else:
+            continue
+        checked[v.kernel] += 1
+    assert all(checked.values()), f"no variant of some kernel was checked: {checked}"
+    assert not problems, "\n".join(problems)
+
+
+def test_modconv_nchw_and_gather_variants_still_use_tensor_cores(variants):
+    """Activations read element by element (NCHW, strided views) keep wgmma wherever a tile
+    has 64 rows, and the weights still arrive as 16-byte cp.async copies."""
+    problems = []
+    for v in variants:
+        if v.kernel != "_modconv_kernel" or not _half(v) or v.constexprs["A_LAYOUT"] == 1:
+            continue
+        loop = v.extra["mma_loop_ops"]
+        if v.constexprs["BLOCK_M"] >= 64 and loop["wgmma"] == 0:
+            problems.append(f"{v.label()}: no wgmma in the main loop ({loop})")
+        weights_tile = v.constexprs["BLOCK_K"] * v.constexprs["BLOCK_N"]
+        if weights_tile >= 8 * 32 * v.num_warps and loop["cp_async_16"] == 0:
+            problems.append(f"{v.label()}: the weights are no 16-byte cp.async copies ({loop})")
+    assert not problems, "\n".join(problems)

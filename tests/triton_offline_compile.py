@@ -248,9 +248,41 @@ def count_ops(ptx: str, sass: str) -> dict[str, int]:
     import re
 
     texts = {"ptx": ptx, "sass": sass}
-    return {
-        name: len(re.findall(pattern, texts[where])) for name, (where, pattern) in OP_PATTERNS.items()
-    }
+    return {name: len(re.findall(pat, texts[where])) for name, (where, pat) in OP_PATTERNS.items()}
+
+
+def mma_loop(ptx: str) -> str:
+    """The PTX of the innermost loop that holds the kernel's first matrix instruction
+    (``wgmma.mma_async`` or ``mma.sync``): from the loop's label to its last backward branch.
+
+    Empty when the kernel has no matrix instruction or it sits in no loop. For a software-
+    pipelined GEMM this is the steady-state loop: the loads it issues are the ones that feed
+    later iterations (the prologue's and the epilogue's lie outside).
+    """
+    import re
+
+    lines = ptx.splitlines()
+    first = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if re.search(r"\bwgmma\.mma_async\b|\bmma\.sync\b", line)
+        ),
+        None,
+    )
+    if first is None:
+        return ""
+    best = None
+    for i in range(first, -1, -1):
+        label = re.match(r"\s*(\$L__\w+):", lines[i])
+        if not label:
+            continue
+        branch = re.compile(r"\bbra(\.uni)?\s+" + re.escape(label.group(1)) + r"\s*;")
+        ends = [j for j in range(first, len(lines)) if branch.search(lines[j])]
+        if ends:
+            best = (i, ends[-1])
+            break
+    return "" if best is None else "\n".join(lines[best[0] : best[1] + 1])
 
 
 def _sass(cubin: bytes, cuobjdump: str) -> str:
@@ -327,7 +359,10 @@ def _child(driver: str) -> None:
                 shared_bytes=int(compiled.metadata.shared) + static_shared,
             )  # fmt: skip
             sass = _sass(compiled.asm["cubin"], cuobjdump)
-            record["extra"] = {"ops": count_ops(compiled.asm["ptx"], sass)}
+            record["extra"] = {
+                "ops": count_ops(compiled.asm["ptx"], sass),
+                "mma_loop_ops": count_ops(mma_loop(compiled.asm["ptx"]), ""),
+            }
         except Exception:
             record["error"] = traceback.format_exc(limit=-3)[-4000:]
         record["compile_s"] = round(time.perf_counter() - start, 2)
