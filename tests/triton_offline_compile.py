@@ -60,6 +60,7 @@ class CompiledVariant:
     num_warps: int
     num_stages: int
     grids: list  # the launch grids seen with this specialization
+    divisible: list = field(default_factory=list)  # arguments specialized as multiples of 16
     error: str | None = None  # the compile error, None when it compiled
     n_regs: int = 0  # registers per thread
     local_bytes: int = 0  # per-thread stack + local memory: spills (Triton allocates none)
@@ -203,8 +204,8 @@ class _Recorder:
 
 
 def _describe(kernel, bound, specialization, options, grids) -> dict:
-    constexprs, constants, types = {}, {}, {}
-    for param, (kind, _) in zip(kernel.params, specialization, strict=True):
+    constexprs, constants, types, divisible = {}, {}, {}, []
+    for param, (kind, key) in zip(kernel.params, specialization, strict=True):
         value = bound[param.name]
         if param.is_constexpr:
             constexprs[param.name] = value if isinstance(value, (int, float, str)) else repr(value)
@@ -212,10 +213,12 @@ def _describe(kernel, bound, specialization, options, grids) -> dict:
             constants[param.name] = value
         else:
             types[param.name] = kind
+            if key == "D":  # Triton's mark of an integer (or address) divisible by 16
+                divisible.append(param.name)
     return dict(
         kernel=kernel.fn.__name__, constexprs=constexprs, constants=constants, types=types,
         num_warps=options.get("num_warps", 4), num_stages=options.get("num_stages", 3),
-        grids=grids,
+        grids=grids, divisible=divisible,
     )  # fmt: skip
 
 

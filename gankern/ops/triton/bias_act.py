@@ -170,8 +170,46 @@ def _bias_act_kernel(
         offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     else:
         offs = pid * BLOCK + tl.arange(0, BLOCK)
+    # Whole blocks without masks, so that every access is a 16-byte vector whatever n is;
+    # only the last block masks (a mask that is not constant over 8 elements splits them).
+    if (pid + 1) * BLOCK <= n:
+        _bias_act_block(
+            out_ptr, src_ptr, b_ptr, x_ptr, y_ptr, dy_ptr, offs, n, dim_stride, dim_size,
+            stride_magic, stride_shift, size_magic, size_shift,
+            alpha, gain, inv_gain, clamp, clamp_stored,
+            MODE, ACT, HAS_BIAS, LOAD_X, LOAD_Y, HAS_CLAMP, INDEX_64, False,
+        )  # fmt: skip
+    else:
+        _bias_act_block(
+            out_ptr, src_ptr, b_ptr, x_ptr, y_ptr, dy_ptr, offs, n, dim_stride, dim_size,
+            stride_magic, stride_shift, size_magic, size_shift,
+            alpha, gain, inv_gain, clamp, clamp_stored,
+            MODE, ACT, HAS_BIAS, LOAD_X, LOAD_Y, HAS_CLAMP, INDEX_64, True,
+        )  # fmt: skip
+
+
+@triton.jit
+def _load(ptr, mask, MASKED: tl.constexpr):
+    if MASKED:
+        v = tl.load(ptr, mask=mask, other=0)
+    else:
+        v = tl.load(ptr)
+    return v.to(tl.float32)
+
+
+@triton.jit
+def _bias_act_block(
+    out_ptr, src_ptr, b_ptr, x_ptr, y_ptr, dy_ptr, offs, n, dim_stride, dim_size,
+    stride_magic, stride_shift, size_magic, size_shift,
+    alpha, gain, inv_gain, clamp, clamp_stored,
+    MODE: tl.constexpr, ACT: tl.constexpr, HAS_BIAS: tl.constexpr,
+    LOAD_X: tl.constexpr, LOAD_Y: tl.constexpr, HAS_CLAMP: tl.constexpr,
+    INDEX_64: tl.constexpr, MASKED: tl.constexpr,
+):  # fmt: skip
+    """One block of :func:`_bias_act_kernel`: elements ``offs`` (masked by ``offs < n``
+    only when ``MASKED``)."""
     mask = offs < n
-    src = tl.load(src_ptr + offs, mask=mask, other=0).to(tl.float32)
+    src = _load(src_ptr + offs, mask, MASKED)
 
     # The bias index: the position along `dim` of each element of the flat storage.
     bias = 0.0
@@ -182,15 +220,15 @@ def _bias_act_kernel(
             u = offs.to(tl.uint32)
             q = _fast_div(u, stride_magic.to(tl.uint32), stride_shift.to(tl.uint32))
             c = q - _fast_div(q, size_magic.to(tl.uint32), size_shift.to(tl.uint32)) * dim_size
-        bias = tl.load(b_ptr + c, mask=mask, other=0).to(tl.float32)
+        bias = _load(b_ptr + c, mask, MASKED)
 
     z = 0.0
     yy = 0.0
     y_raw = 0.0
     if LOAD_X:
-        z = tl.load(x_ptr + offs, mask=mask, other=0).to(tl.float32) + bias
+        z = _load(x_ptr + offs, mask, MASKED) + bias
     if LOAD_Y:
-        y_raw = tl.load(y_ptr + offs, mask=mask, other=0).to(tl.float32)
+        y_raw = _load(y_ptr + offs, mask, MASKED)
         yy = y_raw * inv_gain
 
     if MODE == 0:
@@ -202,11 +240,14 @@ def _bias_act_kernel(
         if MODE == 1:
             out = src * gain * _grad(z, yy, alpha, ACT)
         else:
-            dy = tl.load(dy_ptr + offs, mask=mask, other=0).to(tl.float32)
+            dy = _load(dy_ptr + offs, mask, MASKED)
             out = src * dy * gain * _grad2(z, yy, ACT)
         if HAS_CLAMP:
             out = _unclamped(out, z, y_raw, alpha, gain, clamp, clamp_stored, ACT, LOAD_X)
-    tl.store(out_ptr + offs, out.to(out_ptr.dtype.element_ty), mask=mask)
+    if MASKED:
+        tl.store(out_ptr + offs, out.to(out_ptr.dtype.element_ty), mask=mask)
+    else:
+        tl.store(out_ptr + offs, out.to(out_ptr.dtype.element_ty))
 
 
 @triton.jit
