@@ -74,6 +74,8 @@ def launch_upfirdn2d():
     # One channel, filtering only; upsampling by 4.
     _upfirdn2d((1, 1, 5, 5), torch.float32, f=_filter(), padding=[2, 1, 2, 1], grad=False)
     _upfirdn2d((2, 4, 4, 4), torch.float32, f=_filter([1, 2, 1]), up=4, padding=1, grad=False)
+    # StyleGAN2's 2x upsampling of a planar half-precision image (contiguous-store check).
+    _upfirdn2d((2, 8, 32, 32), torch.float16, f=_filter(), up=2, padding=[2, 1, 2, 1])
     # 64-bit offsets: channels_last, 2**31 elements (meta tensors, the kernel's own launcher).
     big = dict(size=(2, 32, 2**13, 2**13), stride=(2**31, 1, 2**18, 32), device="meta")
     x = torch.empty_strided(**big, dtype=torch.bfloat16)
@@ -230,3 +232,26 @@ def test_modconv_nchw_and_gather_variants_still_use_tensor_cores(variants):
         if weights_tile >= 8 * 32 * v.num_warps and loop["cp_async_16"] == 0:
             problems.append(f"{v.label()}: the weights are no 16-byte cp.async copies ({loop})")
     assert not problems, "\n".join(problems)
+
+
+def test_upfirdn2d_2x_up_stores_whole_runs(variants):
+    """Planar 2x upsampling interleaves its two column phases before storing: no 2-byte
+    stores of every other column (each thread writes neighbouring output columns), wherever
+    a tile gives every thread at least one output per phase."""
+
+    def per_phase(v):
+        c = v.constexprs
+        return c["BLOCK_C"] * c["BLOCK_QH"] * c["BLOCK_QW"] // (32 * v.num_warps)
+
+    checked = [
+        v for v in variants
+        if v.kernel == "_upfirdn2d_kernel" and v.constexprs["JOIN_X"]
+        and v.types["y_ptr"] in HALF and per_phase(v) >= 1
+    ]  # fmt: skip
+    assert checked, "no half-precision 2x-up variant was compiled"
+    for v in checked:
+        ops = v.extra["ops"]
+        assert ops["st_global_16bit"] == 0, (
+            f"{v.label()}: {ops['st_global_16bit']} 2-byte stores: the 2x-up output is written "
+            f"column by column again (strided) instead of in contiguous runs ({ops})"
+        )

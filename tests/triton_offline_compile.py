@@ -235,6 +235,7 @@ OP_PATTERNS = {
     "ld_global_v4": ("ptx", r"\bld\.global(\.[a-z0-9_:]+)*\.v4\.(b|u|f|s)32\b"),
     "ld_global_16bit": ("ptx", r"\bld\.global(\.[a-z0-9_:]+)*\.(b|u|f|s)16\b"),
     "st_global_v4": ("ptx", r"\bst\.global(\.[a-z0-9_:]+)*\.v4\.(b|u|f|s)32\b"),
+    "st_global_16bit": ("ptx", r"\bst\.global(\.[a-z0-9_:]+)*\.(b|u|f|s)16\b"),
     "HGMMA": ("sass", r"\bHGMMA\."),
     "HMMA": ("sass", r"\bHMMA\."),
     "LDGSTS_128": ("sass", r"\bLDGSTS(\.[A-Z0-9_]+)*\.128\b"),
