@@ -266,7 +266,7 @@ def _unclamped(out, z, y_raw, alpha, gain, clamp, clamp_stored, ACT: tl.constexp
     return tl.where(keep, out, 0.0)
 
 
-@triton.jit(do_not_specialize=["groups", "tiles_per_prog"])
+@triton.jit
 def _bias_act_grad_db_kernel(
     out_ptr, src_ptr, b_ptr, x_ptr, y_ptr, part_ptr,
     rows, cols, channels, groups, tiles_per_prog,
@@ -482,7 +482,8 @@ def bias_act_grad_db(
     out = torch.empty_like(src)
     block, num_warps = launch_config(src)
     block_k = min(next_power_of_2(cols), 256 if channel_is_col else block)
-    block_r = max(2, block // block_k)
+    # No more rows than there are (a single plane would otherwise mask most of its tile).
+    block_r = max(2, min(block // block_k, next_power_of_2(rows)))
     if channel_is_col:
         tiles, blocks = cdiv(rows, block_r), cdiv(cols, block_k)
     else:
