@@ -9,6 +9,11 @@ activation, ``m`` the clamp mask (0 where the forward output was clamped, else 1
   ``y = clamp(f(z) * gain)``.
 * ``gankern::bias_act_grad(dy, x, b, y, ...) -> dx``: ``dx = dy * gain * f'(z) * m``.
 * ``gankern::bias_act_grad2(d_dx, dy, x, b, y, ...) -> d_x``: ``d_dx * dy * gain * f''(z) * m``.
+* ``gankern::bias_act_grad_db(dy, x, b, y, ...) -> (dx, db)``: ``bias_act_grad`` and ``db``
+  (``dx`` summed over every dimension but ``dim``) in one pass: the kernel adds the float32
+  gradient into per-channel partial sums as it writes ``dx`` (3n bytes moved instead of the
+  4n of a separate reduction over ``dx``), a fixed-order reduction of the few partial sums
+  finishes ``db`` (deterministic). See :func:`db_geometry`.
 
 Autograd, to second order (R1 differentiates through the op twice):
 
@@ -22,6 +27,9 @@ Autograd, to second order (R1 differentiates through the op twice):
   activations read off ``y`` that total already contains the path through ``y = f(z)``,
   so ``bias_act_grad`` gives no gradient wrt ``y``, and ``bias_act`` saves ``x`` (and ``b``)
   for the activations with a second derivative only to route this gradient to them.
+* When ``b`` needs a gradient the backward runs ``bias_act_grad_db`` instead; its gradient
+  reaches ``dx`` directly and through ``db`` (broadcast along ``dim``), then continues as
+  ``bias_act_grad``'s.
 * ``bias_act_grad2`` has no autograd formula: third order is not supported.
 
 Layouts: the kernels walk one dense layout (see :mod:`gankern.ops._layout`). ``bias_act``

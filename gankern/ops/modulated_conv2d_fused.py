@@ -7,7 +7,9 @@ noise, the bias, the activation, the gain and the clamp before the only write.
 
 The demodulation coefficients ``d[n, o] = rsqrt(sum_i s[n, i]^2 * sum_k w[o, i, k]^2 + 1e-8)``
 are a tiny ``[N, Cin] x [Cin, Cout]`` product, computed in float32 by torch (and so
-differentiated by torch).
+differentiated by torch). Their weight part ``sum_k w^2``, the float16 prenormalization, the
+flip, the cast and the kernels' packing of the weight are prepared once per weight value
+(:mod:`gankern.ops.modulated_conv2d_weight`).
 
 Resampling follows StyleGAN2's ``conv2d_resample`` in its cheapest order:
 
