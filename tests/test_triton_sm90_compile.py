@@ -255,3 +255,29 @@ def test_upfirdn2d_2x_up_stores_whole_runs(variants):
             f"{v.label()}: {ops['st_global_16bit']} 2-byte stores: the 2x-up output is written "
             f"column by column again (strided) instead of in contiguous runs ({ops})"
         )
+
+
+def test_modconv_fused_gradient_kernels_use_16_byte_vectors(variants):
+    """The fused first-order gradient kernels (epilogue, modulation) on dense NCHW or
+    channels_last half-precision tensors with whole-vector sizes: no 2-byte global loads,
+    16-byte vector loads and stores (pixels addressed without division, see FLAT)."""
+    problems, checked = [], 0
+    for v in variants:
+        if v.kernel not in ("_epilogue_grad_kernel", "_modulation_grad_kernel"):
+            continue
+        dtype = v.types.get("dy_ptr") or v.types.get("dxs_ptr")
+        channels = "O" if v.kernel == "_epilogue_grad_kernel" else "C"
+        if dtype not in HALF or not v.constexprs["FLAT"]:
+            continue
+        if not {"HW", channels} <= set(v.divisible):
+            continue
+        checked += 1
+        ops = v.extra["ops"]
+        if ops["ld_global_16bit"] or not ops["ld_global_v4"] or not ops["st_global_v4"]:
+            problems.append(
+                f"{v.label()}: the gradient tiles are no longer 16-byte vector accesses "
+                f"({ops['ld_global_16bit']} 2-byte loads, {ops['ld_global_v4']} vector loads, "
+                f"{ops['st_global_v4']} vector stores; ops {ops})"
+            )
+    assert checked, "no fused gradient variant with whole-vector sizes was compiled"
+    assert not problems, "\n".join(problems)
