@@ -16,7 +16,12 @@ from bias_act_testutils import away_from_clamp
 from testutils import assert_close, requires_cuda, requires_triton_interpreter, rms
 
 from gankern.ops import ACTIVATIONS, BackendUnavailableError, bias_act
-from gankern.ops._bias_act_op import bias_act_grad2_op, bias_act_grad_op, bias_act_op
+from gankern.ops._bias_act_op import (
+    bias_act_grad2_op,
+    bias_act_grad_db_op,
+    bias_act_grad_op,
+    bias_act_op,
+)
 
 ACTS = sorted(ACTIVATIONS)
 
@@ -228,6 +233,51 @@ def test_triton_64_bit_indexing_agrees_with_32_bit():
             torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
 
 
+@requires_triton_interpreter
+@pytest.mark.parametrize("programs", [1024, 3], ids=["one_tile_each", "several_tiles_each"])
+def test_triton_gradient_kernel_sums_db_for_every_geometry(programs):
+    """The fused MODE_GRAD kernel: dx and db (its partial sums reduced) against torch sums.
+
+    Geometries: NCHW planes (channel per row), channels_last and a last-dimension bias
+    (channel per column), one channel, planes shorter than a tile; with ``programs=3``
+    every program walks several tiles, and the 64-bit offsets must agree with 32-bit ones.
+    """
+    from gankern.ops._bias_act_op import db_geometry, reduce_db_partials
+    from gankern.ops.triton.bias_act import bias_act_elementwise, bias_act_grad_db
+
+    base = torch.randn(3, 7, 11, 13)
+    cases = [
+        (base, 1),
+        (base.to(memory_format=torch.channels_last), 1),
+        (base, 3),
+        (torch.randn(2, 1, 40, 60), 1),
+        (torch.randn(37, 5, 2, 3), 1),
+        (torch.randn(300, 10), 1),
+    ]
+    for x, dim in cases:
+        b = torch.randn(x.shape[dim])
+        dy = torch.randn_like(x)
+        for act in ("swish", "tanh"):
+            idx = ACTIVATIONS[act].cuda_idx
+            y = bias_act(x, b, dim=dim, act=act, clamp=0.9, impl="ref")
+            xs, ys = (x, None) if act == "swish" else (None, y)
+            want = bias_act_elementwise(dy, b, xs, ys, None, 1, dim, idx, 0.2, 1.3, 0.9)
+            geometry = db_geometry(x, dim)
+            outs = []
+            for wide in (False, True):
+                dx, part = bias_act_grad_db(
+                    dy, b, xs, ys, geometry, idx, 0.2, 1.3, 0.9, programs=programs,
+                    force_index_64=wide,
+                )  # fmt: skip
+                torch.testing.assert_close(dx, want, rtol=0, atol=0)
+                assert dx.stride() == x.stride()
+                db = reduce_db_partials(part, geometry, x.dtype)
+                sums = want.double().sum([i for i in range(x.ndim) if i != dim])
+                assert_close(db, sums)
+                outs.append(db)
+            torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
+
+
 def test_fast_division_matches_integer_division():
     from gankern.ops.triton.bias_act import fast_div_params
 
@@ -265,6 +315,10 @@ def test_opcheck(act, clamp, channels_last, with_bias):
     torch.library.opcheck(bias_act_op, (x.detach().requires_grad_(), b, *args))
     torch.library.opcheck(
         bias_act_grad_op, (dy.detach().requires_grad_(), x.detach().requires_grad_(), b, y, *args)
+    )
+    torch.library.opcheck(
+        bias_act_grad_db_op,
+        (dy.detach().requires_grad_(), x.detach().requires_grad_(), b, y, *args),
     )
     # The second derivative is the last one: no autograd formula, so inputs without grad.
     torch.library.opcheck(bias_act_grad2_op, (torch.randn_like(dy), dy, x, b, y, *args))

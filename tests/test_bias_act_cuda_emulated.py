@@ -170,3 +170,113 @@ def test_kinks_take_torchs_one_sided_derivatives(emulator, act):
     # At z = 0 exactly (zero inputs, no bias) the derivatives must pick the side torch picks.
     x = torch.tensor([[-1.5, -0.25, 0.0, 0.0, 0.5, 2.0, 0.0, -0.0]]).repeat(3, 1)
     check_all_modes(emulator, x, None, 1, act)
+
+
+# ---------------------------------------------------------------------------------------
+# The first derivative with the bias gradient's partial sums (launch_bias_act_grad_db).
+
+
+def emulate_grad_db(lib, dy, b, x, y, dim, act, alpha, gain, clamp):
+    """``(dx, db, vectorized)`` as the binding and gankern.ops._bias_act_op compute them."""
+    from gankern.ops._bias_act_op import db_geometry, reduce_db_partials
+
+    geometry = db_geometry(dy, dim)
+    rows, cols, channels, channel_is_col = geometry
+    out = torch.full_like(dy, float("nan"))
+    vec = ctypes.c_int(0)
+    common = (_ptr(b), _ptr(x), _ptr(y))
+    groups = lib.gankern_bias_act_grad_db_plan(
+        DTYPE_CODES[dy.dtype], out.data_ptr(), dy.data_ptr(), *common, rows, cols, channels,
+        int(channel_is_col), ACTIVATIONS[act].cuda_idx, ctypes.byref(vec),
+    )  # fmt: skip
+    assert groups > 0
+    part = torch.full((groups, cols) if channel_is_col else (rows, groups), float("nan"))
+    err = lib.gankern_bias_act_grad_db_emulate(
+        DTYPE_CODES[dy.dtype], out.data_ptr(), dy.data_ptr(), *common, part.data_ptr(), rows,
+        cols, channels, int(channel_is_col), ACTIVATIONS[act].cuda_idx, alpha, gain, clamp,
+    )  # fmt: skip
+    assert err == 0, f"emulated launch returned cudaError {err}"
+    assert not part.isnan().any(), "a partial sum was not written, or read unwritten shared memory"
+    return out, reduce_db_partials(part, geometry, dy.dtype), bool(vec.value)
+
+
+@pytest.fixture(scope="module")
+def grad_db_lib(emulator):
+    emulator.gankern_bias_act_grad_db_plan.restype = ctypes.c_int64
+    emulator.gankern_bias_act_grad_db_plan.argtypes = (
+        [ctypes.c_int] + [ctypes.c_void_p] * 5 + [ctypes.c_int64] * 3 + [ctypes.c_int] * 2
+        + [ctypes.c_void_p]
+    )  # fmt: skip
+    emulator.gankern_bias_act_grad_db_emulate.restype = ctypes.c_int
+    emulator.gankern_bias_act_grad_db_emulate.argtypes = (
+        [ctypes.c_int] + [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 3 + [ctypes.c_int] * 2
+        + [ctypes.c_float] * 3
+    )  # fmt: skip
+    return emulator
+
+
+# (x, dim, 16-byte path expected for float32): NCHW planes (channel per row) long and short,
+# channels_last and a last-dimension bias (channel per column), one channel, a column count
+# that is no multiple of the pack, a misaligned view.
+_STORAGE = torch.randn(4 * 6 * 12 * 10 + 1)
+GRAD_DB_CASES = {
+    "nchw": (torch.randn(3, 8, 12, 12), 1, True),
+    "nchw_short_planes": (torch.randn(5, 6, 2, 2), 1, True),
+    "channels_last": (torch.randn(3, 8, 5, 7).to(memory_format=torch.channels_last), 1, True),
+    "last_dim": (torch.randn(300, 12), 1, True),
+    "one_channel": (torch.randn(2, 1, 9, 13), 1, False),
+    "odd_columns": (torch.randn(40, 7, 3, 3), 1, False),
+    "many_channels_odd": (torch.randn(9, 37), 1, False),
+    "misaligned_dy": (torch.randn(4, 6, 12, 10), 1, False),
+}
+
+
+@pytest.mark.parametrize("case", list(GRAD_DB_CASES))
+@pytest.mark.parametrize("act", ["tanh", "swish"])
+def test_grad_db_matches_grad_and_sums(grad_db_lib, case, act):
+    x, dim, vectorized = GRAD_DB_CASES[case]
+    b = torch.randn(x.shape[dim])
+    clamp = 0.9
+    x = away_from_clamp(x, b, dim, act, gain=1.3, clamp=clamp)
+    dy = torch.randn_like(x)
+    if case == "misaligned_dy":  # dense, but 4 bytes past a 16-byte boundary
+        dy = _STORAGE[1:].view(dy.shape).copy_(dy)
+    y = emulate(grad_db_lib, FORWARD, x, b, None, None, None, dim, act, 0.2, 1.3, clamp)
+    saved = (x, None) if act == "swish" else (None, y)
+    want = emulate(grad_db_lib, GRAD, dy, b, *saved, None, dim, act, 0.2, 1.3, clamp)
+    dx, db, vec = emulate_grad_db(grad_db_lib, dy, b, *saved, dim, act, 0.2, 1.3, clamp)
+    assert vec == vectorized
+    torch.testing.assert_close(dx, want, rtol=0, atol=0)
+    assert_close(db, want.double().sum([i for i in range(x.ndim) if i != dim]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_grad_db_half_precision_sums_before_rounding(grad_db_lib, dtype):
+    x = (torch.randn(4, 16, 6, 8) * 2).to(dtype)
+    dy = torch.randn_like(x)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        xl, dyl = x.contiguous(memory_format=layout), dy.contiguous(memory_format=layout)
+        b = torch.randn(16).to(dtype)
+        y = emulate(grad_db_lib, FORWARD, xl, b, None, None, None, 1, "lrelu", 0.2, 1.4, -1.0)
+        dx, db, vec = emulate_grad_db(grad_db_lib, dyl, None, None, y, 1, "lrelu", 0.2, 1.4, -1.0)
+        assert vec
+        g = dyl.double() * 1.4 * torch.where(y.double() > 0, 1.0, 0.2)
+        assert_close(dx, g, dtype)
+        assert_close(db, g.sum([0, 2, 3]), dtype)
+
+
+def test_grad_db_refuses_bad_geometry(grad_db_lib):
+    x = torch.randn(4, 6)
+    vec = ctypes.c_int(0)
+
+    def plan(rows, cols, channels, col, act=1, xs=None, b=None):
+        return grad_db_lib.gankern_bias_act_grad_db_plan(
+            0, x.data_ptr(), x.data_ptr(), _ptr(b), _ptr(xs), None, rows, cols, channels, col,
+            act, ctypes.byref(vec),
+        )  # fmt: skip
+
+    assert plan(4, 6, 6, 1) > 0
+    assert plan(4, 6, 4, 1) == 0  # a column per channel, but 6 columns for 4 channels
+    assert plan(4, 6, 3, 0) == 0  # 4 rows are no whole number of 3 channel planes
+    assert plan(4, 6, 6, 1, act=ACTIVATIONS["swish"].cuda_idx) == 0  # swish without x, b
+    assert plan(4, 6, 6, 1, act=ACTIVATIONS["swish"].cuda_idx, xs=x, b=x[0]) > 0

@@ -70,15 +70,32 @@ def _nvcc() -> str:
     return nvcc
 
 
+_COMPILED: dict[Path, tuple[Path, str]] = {}
+
+
+def _compile(source: Path, tmp_dir: Path) -> tuple[Path, str]:
+    """``(object file, ptxas report)`` of ``source`` for sm_90 (compiled once per session)."""
+    if source not in _COMPILED:
+        obj = tmp_dir / (source.stem + ".o")
+        cmd = [
+            _nvcc(), "-c", "-std=c++17", "-O3", "-arch=sm_90", "-Xptxas", "-v",
+            "-I", str(REPO / "csrc"), str(source), "-o", str(obj),
+        ]  # fmt: skip
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        report = result.stdout + result.stderr
+        assert result.returncode == 0, f"nvcc failed on {source.name}:\n{report}"
+        _COMPILED[source] = (obj, report)
+    return _COMPILED[source]
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cuda_compile")
+
+
 @pytest.mark.parametrize("source", KERNELS, ids=lambda p: p.name)
-def test_kernel_compiles_without_spills(source: Path, tmp_path: Path):
-    cmd = [
-        _nvcc(), "-c", "-std=c++17", "-O3", "-arch=sm_90", "-Xptxas", "-v",
-        "-I", str(REPO / "csrc"), str(source), "-o", str(tmp_path / (source.stem + ".o")),
-    ]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    report = result.stdout + result.stderr
-    assert result.returncode == 0, f"nvcc failed on {source.name}:\n{report}"
+def test_kernel_compiles_without_spills(source: Path, build_dir: Path):
+    _, report = _compile(source, build_dir)
     spills = parse_spills(report)
     assert spills, f"no ptxas resource report for {source.name}:\n{report}"
     spilling = {name: s for name, s in spills.items() if s != (0, 0)}
@@ -111,3 +128,98 @@ def test_binding_passes_syntax_check(source: Path, tmp_path: Path):
         cmd += ["-isystem", include]
     result = subprocess.run([*cmd, str(source)], capture_output=True, text=True)
     assert result.returncode == 0, f"g++ -fsyntax-only failed on {source.name}:\n{result.stderr}"
+
+
+# ----------------------------------------------------------------------------------------
+# The instruction mix of the compiled kernels (SASS), so that a lost vector path shows here.
+
+
+def _cuobjdump() -> str:
+    found = shutil.which("cuobjdump") or str(Path(_nvcc()).resolve().parent / "cuobjdump")
+    if Path(found).exists():
+        return found
+    try:  # Triton ships one
+        from triton import knobs
+
+        path = knobs.nvidia.cuobjdump.path
+    except Exception:  # noqa: BLE001 - any failure means: no cuobjdump from Triton
+        path = None
+    if not path or not Path(path).exists():
+        pytest.skip("cuobjdump is not available")
+    return path
+
+
+def sass_functions(obj: Path) -> dict[str, str]:
+    """``{mangled kernel name: SASS}`` of an object file (``cuobjdump -sass``)."""
+    text = subprocess.run(
+        [_cuobjdump(), "-sass", str(obj)], capture_output=True, text=True, check=True
+    ).stdout
+    parts = re.split(r"\n\s*Function : (\S+)", text)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def ptx_functions(obj: Path) -> dict[str, str]:
+    """``{mangled kernel name: PTX}`` of an object file (``cuobjdump -ptx``; nvcc's
+    ``-arch=sm_90`` embeds the PTX next to the machine code)."""
+    text = subprocess.run(
+        [_cuobjdump(), "-ptx", str(obj)], capture_output=True, text=True, check=True
+    ).stdout
+    parts = re.split(r"\.entry\s+(\S+?)\(", text)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+_DIV64 = re.compile(r"\b(div|rem)\.(s|u)64\b")
+_LDG128 = re.compile(r"\bLDG(\.[A-Z0-9_]+)*\.128\b")
+_STG128 = re.compile(r"\bSTG(\.[A-Z0-9_]+)*\.128\b")
+_LAST_BOOL = re.compile(r"Lb([01])EEEv")  # the last bool template argument (VEC)
+
+
+def _kernel(name: str, mangled: str) -> bool:
+    return re.search(rf"\d{name}I", mangled) is not None
+
+
+def test_sass_bias_act_streams_16_byte_vectors(build_dir: Path):
+    """bias_act's elementwise kernels and the vector variants of the gradient kernel with the
+    bias-gradient sums load and store 16-byte vectors (LDG.E.128 / STG.E.128)."""
+    functions = sass_functions(_compile(REPO / "csrc/kernels/bias_act.cu", build_dir)[0])
+    problems, checked = [], 0
+    for name, sass in functions.items():
+        vec = _kernel("bias_act_kernel", name) or (
+            _kernel("bias_act_grad_db_kernel", name) and _LAST_BOOL.search(name).group(1) == "1"
+        )
+        if not vec:
+            continue
+        checked += 1
+        if not _LDG128.search(sass) or not _STG128.search(sass):
+            problems.append(f"{name}: no 16-byte vector loads/stores (LDG/STG.E.128) any more")
+    assert checked >= 2 * 27, f"only {checked} kernels checked"
+    assert not problems, "\n".join(problems)
+
+
+def test_sass_modconv_epilogue_vectors_and_no_64_bit_division(build_dir: Path):
+    """The epilogue kernel's 32-bit paths divide by multiply-shift (no 64-bit division or
+    modulo in their PTX), and its packed path moves 16-byte vectors."""
+    obj = _compile(REPO / "csrc/kernels/modulated_conv2d.cu", build_dir)[0]
+    functions, ptx = sass_functions(obj), ptx_functions(obj)
+    problems, checked = [], 0
+    for name, sass in functions.items():
+        if not _kernel("epilogue_kernel", name):
+            continue
+        checked += 1
+        if _DIV64.search(ptx[name]):
+            problems.append(f"{name}: 64-bit integer division or modulo in the 32-bit path")
+        if _LAST_BOOL.search(name).group(1) == "1" and not (
+            _LDG128.search(sass) and _STG128.search(sass)
+        ):
+            problems.append(f"{name}: the packed path lost its 16-byte loads/stores")
+    assert checked == 4 * 27, f"{checked} epilogue kernels instead of 108"
+    assert not problems, "\n".join(problems)
+
+
+def test_sass_upfirdn2d_tiles_stage_16_byte_vectors(build_dir: Path):
+    """Every tiled upfirdn2d kernel stages its input window with 16-byte vector loads."""
+    functions = sass_functions(_compile(REPO / "csrc/kernels/upfirdn2d.cu", build_dir)[0])
+    tiled = {n: s for n, s in functions.items() if _kernel("tiled_kernel", n)}
+    assert tiled, "no tiled kernel found in the SASS"
+    missing = [n for n, s in tiled.items() if not _LDG128.search(s)]
+    assert not missing, f"tiled kernels without 16-byte staging loads (LDG.E.128): {missing}"

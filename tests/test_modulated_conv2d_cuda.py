@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from modconv_testutils import ACTS, fir_filter, gpu_case, gpu_compare, make_inputs
+from modconv_testutils import ACTS, fir_filter, gpu_case, gpu_compare, make_inputs, modconv_terms
 from testutils import assert_close, requires_cuda, requires_triton_interpreter
 
 from gankern.ops import modulated_conv2d
@@ -56,6 +56,32 @@ def test_cudnn_side_convolution_geometry(up, stride, pad):
     assert_close(wgrad_torch(dz, xs, 3, 3, up, stride, pad, pad), dw_want)
 
 
+@pytest.mark.parametrize("up,stride,pad", [(1, 1, 1), (1, 2, 0), (2, 1, 3), (2, 1, 0)])
+def test_grouped_convolution_of_per_sample_weights(up, stride, pad):
+    """conv_torch with groups = samples: each sample convolved with its own weights."""
+    g = torch.Generator().manual_seed(5)
+    n, c, o = 3, 2, 4
+    xs = torch.randn(n, c, 5, 5, generator=g, dtype=torch.float64)
+    wm = torch.randn(n, o, c, 3, 3, generator=g, dtype=torch.float64)
+    out = (5 * up + 2 * pad - 3) // stride + 1
+    got = conv_torch(xs.reshape(1, n * c, 5, 5), wm.reshape(n * o, c, 3, 3), up, stride, pad,
+                     pad, out, out, groups=n).reshape(n, o, out, out)
+    want = torch.cat([_explicit_core(xs[i : i + 1], wm[i], up, stride, pad, out) for i in range(n)])
+    assert_close(got, want)
+
+
+def test_modulation_scales_the_smaller_of_weights_and_input():
+    from gankern.ops.modulated_conv2d_cuda import modulates_weights
+
+    pre = torch.ones(2, 8)
+    w3 = torch.empty(16, 8, 3, 3)
+    assert modulates_weights(torch.empty(2, 8, 16, 16), w3, pre)  # 144 <= 256 pixels
+    assert not modulates_weights(torch.empty(2, 8, 8, 8), w3, pre)  # 144 > 64
+    assert not modulates_weights(torch.empty(2, 8, 16, 16), w3, None)  # nothing to scale
+    x_cl = torch.empty(2, 8, 16, 16).to(memory_format=torch.channels_last)
+    assert not modulates_weights(x_cl, w3, pre)  # N and C do not merge without a copy
+
+
 # ----------------------------------------------------------------------------------------
 # The epilogue kernel's code, built for the host.
 
@@ -78,8 +104,12 @@ def epilogue_host(tmp_path_factory):
     fn = lib.gankern_modconv_epilogue_host
     fn.restype = ctypes.c_int
 
-    def run(z, post, noise, bias, act_idx, alpha, gain, clamp):
-        """The binding's contract on the host: same checks of layout, same output format."""
+    def run(z, post, noise, bias, act_idx, alpha, gain, clamp, wide=False, path=None):
+        """The binding's contract on the host: same checks of layout, same output format.
+
+        ``path``: the kernel path the dispatch must take ("packs" of 8 with 16-byte accesses,
+        "elements", or "wide" for 64-bit indices, which ``wide=True`` forces).
+        """
         channels_last = not z.is_contiguous() and z.is_contiguous(memory_format=torch.channels_last)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         y = torch.empty(z.shape, dtype=z.dtype, memory_format=fmt)
@@ -95,9 +125,11 @@ def epilogue_host(tmp_path_factory):
             _DTYPE_CODES[z.dtype], ptr(y), ptr(z), ptr(post), ptr(noise_f), ptr(bias_f),
             i64(list(z.shape)), i64(list(y.stride())), i64(list(z.stride())), i64(noise_strides),
             i64(post_strides), int(channels_last), int(act_idx), ctypes.c_float(alpha),
-            ctypes.c_float(gain), ctypes.c_float(clamp),
+            ctypes.c_float(gain), ctypes.c_float(clamp), int(wide),
         )
-        assert rc == 0
+        assert rc >= 0, "the emulated launch refused its parameters"
+        if path is not None:
+            assert ("packs", "elements", "wide")[rc] == path
         return y
 
     return run
@@ -126,6 +158,49 @@ def test_epilogue_kernel_code_on_host(epilogue_host, act, dtype):
     assert_close(y, func(z.double() + shared.double()), dtype)
 
 
+# (z shape, layout, noise shape, the path the dispatch must take): rows (H * W pixels for
+# NCHW, O channels for channels_last) of a multiple of 8 take 16-byte packs, others single
+# elements; noise per sample or shared, per channel, or broadcast along rows (not H*W-flat).
+EPILOGUE_PATHS = [
+    ((2, 3, 4, 6), torch.contiguous_format, (2, 1, 4, 6), "packs"),
+    ((3, 5, 8, 8), torch.contiguous_format, (1, 5, 8, 8), "packs"),
+    ((2, 3, 8, 2), torch.contiguous_format, (2, 1, 1, 2), "packs"),
+    ((2, 16, 3, 5), torch.channels_last, (2, 1, 3, 5), "packs"),
+    ((1, 24, 2, 3), torch.channels_last, (1, 24, 2, 3), "packs"),
+    ((2, 8, 3, 1), torch.channels_last, (1, 1, 1, 1), "packs"),
+    ((2, 3, 5, 7), torch.contiguous_format, (2, 1, 5, 7), "elements"),
+    ((2, 12, 3, 3), torch.channels_last, (2, 1, 1, 3), "elements"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(EPILOGUE_PATHS)))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_epilogue_kernel_paths_and_broadcasts(epilogue_host, case, dtype):
+    shape, layout, noise_shape, path = EPILOGUE_PATHS[case]
+    g = torch.Generator().manual_seed(case)
+    z = (torch.randn(shape, generator=g) * 2).to(dtype).contiguous(memory_format=layout)
+    post = torch.rand(shape[0], shape[1], 2, generator=g)[:, :, 0] + 0.5  # strided
+    noise = torch.randn(noise_shape, generator=g)
+    bias = torch.randn(shape[1], generator=g)
+    v = z.double() * post.double()[:, :, None, None] + noise.double() + bias.double()[:, None, None]
+    want = (torch.nn.functional.leaky_relu(v, 0.2) * 1.4).clamp(-2.0, 2.0)
+    idx = ACTIVATIONS["lrelu"].cuda_idx
+    y = epilogue_host(z, post, noise, bias, idx, 0.2, 1.4, 2.0, path=path)
+    assert y.is_contiguous(memory_format=layout)
+    assert_close(y, want, dtype)
+    # The 64-bit path (tensors of 2**31 elements and more) computes the same.
+    y_wide = epilogue_host(z, post, noise, bias, idx, 0.2, 1.4, 2.0, wide=True, path="wide")
+    torch.testing.assert_close(y_wide, y, rtol=0, atol=0)
+
+
+def test_epilogue_kernel_misaligned_output_takes_the_element_path(epilogue_host):
+    storage = torch.randn(2 * 3 * 4 * 8 + 1)
+    z = storage[1:].view(2, 3, 4, 8)  # rows of 32 pixels, but 4 bytes past a 16-byte boundary
+    y = epilogue_host(z, None, None, None, ACTIVATIONS["tanh"].cuda_idx, 0.2, 1.0, -1.0,
+                      path="elements")
+    assert_close(y, torch.tanh(z.double()))
+
+
 def test_epilogue_kernel_clamp_keeps_nan(epilogue_host):
     """As torch.clamp (and the reference): a NaN is not clamped to a bound."""
     z = torch.tensor([float("nan"), 5.0, -5.0, 0.5]).reshape(1, 1, 1, 4)
@@ -148,12 +223,17 @@ def cuda_epilogue_on_cpu(epilogue_host):
     lib._destroy()
 
 
-@pytest.mark.parametrize("k,up,down", [(3, 1, 1), (3, 2, 1), (3, 1, 2), (1, 1, 1)])
-def test_cuda_backend_end_to_end_with_host_kernel(cuda_epilogue_on_cpu, k, up, down):
+@pytest.mark.parametrize(
+    "k,up,down,res", [(3, 1, 1, 5), (3, 2, 1, 5), (3, 1, 2, 5), (1, 1, 1, 5), (3, 1, 1, 7),
+                      (3, 2, 1, 7)]
+)  # fmt: skip
+def test_cuda_backend_end_to_end_with_host_kernel(cuda_epilogue_on_cpu, k, up, down, res):
+    """Forward and gradients to second order; res 7 modulates per-sample weights (4 outputs
+    x 9 taps <= 49 pixels), res 5 the input (except the 1x1 kernel)."""
     from gankern.ops.modulated_conv2d import _check_args
     from gankern.ops.modulated_conv2d_fused import modulated_conv2d_fused
 
-    inputs = make_inputs(2, 3, 4, 5, k, up, down, style_scale=0.5)
+    inputs = make_inputs(2, 3, 4, res, k, up, down, style_scale=0.5)
     x, w, s, nz, b = inputs
     results = []
     for impl in ("cuda", "ref"):
@@ -170,7 +250,42 @@ def test_cuda_backend_end_to_end_with_host_kernel(cuda_epilogue_on_cpu, k, up, d
         first = torch.autograd.grad(y, [w, nz, b], dy, retain_graph=True)
         second = torch.autograd.grad(gx.square().sum() + gs.square().sum(), [x, w, s])
         results.append((y, gx, gs, *first, *second))
+    # Values and gradients chain up to two of the op's reductions (second order): the longest
+    # one, squared.
+    forward_terms, grad_terms = modconv_terms(x, w, k, up, down)
+    terms = max(forward_terms, *grad_terms) ** 2
     for got, want in zip(*results, strict=True):
+        assert_close(got, want, terms=terms)
+
+
+def test_cuda_backend_first_order_backward_uses_the_fused_kernels(cuda_epilogue_on_cpu,
+                                                                 monkeypatch):
+    """Without create_graph, the cuda backend's backward runs the fused Triton gradient
+    kernels (epilogue and modulation), not the chain of torch ops; results unchanged."""
+    import gankern.ops.triton.modulated_conv2d_grad as grad_kernels
+
+    calls = []
+    for name in ("epilogue_grad_triton", "modulation_grad_triton"):
+        original = getattr(grad_kernels, name)
+
+        def spy(*args, _original=original, _name=name):
+            calls.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(grad_kernels, name, spy)
+    from gankern.ops.modulated_conv2d import _check_args
+    from gankern.ops.modulated_conv2d_fused import modulated_conv2d_fused
+
+    inputs = make_inputs(2, 3, 4, 5, 3, style_scale=0.5)
+    x, w, s, nz, b = inputs
+    kw = dict(noise=nz, padding=1, bias=b, act="lrelu", clamp=3.0)
+    args = _check_args(x, w, s, nz, 1, 1, 1, None, True, True, False, b, "lrelu", None, None,
+                       3.0)
+    y = modulated_conv2d_fused(x, w, s, nz, b, None, args, "cuda")
+    grads = torch.autograd.grad(y.square().sum(), inputs)
+    assert sorted(set(calls)) == ["epilogue_grad_triton", "modulation_grad_triton"]
+    y_ref = modulated_conv2d(x, w, s, impl="ref", fused_modconv=False, **kw)
+    for got, want in zip(grads, torch.autograd.grad(y_ref.square().sum(), inputs), strict=True):
         assert_close(got, want)
 
 

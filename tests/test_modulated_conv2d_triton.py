@@ -7,6 +7,7 @@ from modconv_testutils import fir_filter, make_inputs, modconv_terms
 from testutils import TOLERANCES, assert_close, requires_triton_interpreter, rms
 
 from gankern.ops import BackendUnavailableError, modulated_conv2d, no_weight_gradients
+from gankern.ops._layout import output_memory_format
 from gankern.ops.bias_act import ACTIVATIONS
 from gankern.ops.modulated_conv2d_ops import (
     epilogue_backward,
@@ -255,6 +256,62 @@ def test_fused_modulation_grad_matches_differentiable_path():
         assert_close(a, e)
 
 
+def _layout_cases():
+    """Activations for each way the kernels read them: channels_last with 16-byte vectors
+    (C a multiple of 16), NCHW (pixels fastest), and strided views (element gathers)."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 32, 6, 7, generator=g)
+    return {
+        "channels_last": x.to(memory_format=torch.channels_last),
+        "nchw": x,
+        "channels_last_cropped": x.to(memory_format=torch.channels_last)[:, :, 1:, 1:],
+        "gather": x.transpose(2, 3),  # neither channels nor columns contiguous
+        "gather_odd_channels": torch.randn(2, 5, 6, 7, generator=g)[:, :, :, ::2],
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["channels_last", "channels_last_cropped", "nchw", "gather", "gather_odd_channels"]
+)
+@pytest.mark.parametrize("up,stride", [(1, 1), (2, 1), (1, 2)])
+def test_activation_layouts_of_convolution_and_weight_gradient(case, up, stride):
+    """Each activation layout of the convolution kernel (and the vectorized and gathered
+    loads of the weight gradient) against torch's convolution and its autograd."""
+    from gankern.ops.modulated_conv2d_cuda import conv_torch
+    from gankern.ops.triton.modulated_conv2d_conv import (
+        A_CHANNELS_LAST,
+        A_GATHER,
+        A_PIXELS_FASTEST,
+        activation_layout,
+        modconv_conv_triton,
+    )
+    from gankern.ops.triton.modulated_conv2d_wgrad import modconv_wgrad_triton
+
+    x = _layout_cases()[case]
+    expected = A_GATHER
+    if case.startswith("channels_last"):
+        expected = A_CHANNELS_LAST
+    elif case == "nchw":
+        expected = A_PIXELS_FASTEST
+    assert activation_layout(x, 16) == expected
+    g = torch.Generator().manual_seed(8)
+    c = x.shape[1]
+    w = torch.randn(16, c, 3, 3, generator=g)
+    pre = torch.rand(2, c, generator=g) + 0.5
+    h, wd = x.shape[2:]
+    out_h, out_w = (h * up + 2 - 3) // stride + 1, (wd * up + 2 - 3) // stride + 1
+    y, _ = modconv_conv_triton(x, w, None, pre, None, None, None, up, stride, 1, 1, out_h,
+                               out_w, 1, 0.0, 1.0, -1.0, False)
+    xs = (x * pre[:, :, None, None]).double().requires_grad_(True)
+    w64 = w.double().requires_grad_(True)
+    want = conv_torch(xs, w64, up, stride, 1, 1, out_h, out_w)
+    assert_close(y, want)
+    gz = torch.randn(want.shape, generator=g).contiguous(memory_format=output_memory_format(x))
+    dw = modconv_wgrad_triton(gz, x, pre, up, stride, 1, 1, 3, 3)
+    (dw_want,) = torch.autograd.grad(want, w64, gz.double())
+    assert_close(dw, dw_want)
+
+
 def test_opcheck_custom_ops():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 5, 5, generator=g, requires_grad=True)
@@ -263,11 +320,12 @@ def test_opcheck_custom_ops():
     post = torch.rand(2, 4, generator=g, requires_grad=True)
     noise = torch.randn(2, 1, 5, 5, generator=g, requires_grad=True)
     bias = torch.randn(4, generator=g, requires_grad=True)
-    conv_args = (x, w, pre, post, noise, bias, 1, 1, 1, 1, 5, 5, "lrelu", 0.2, 1.4, 3.0, True,
-                 "triton")
+    conv_args = (x, w, None, pre, post, noise, bias, 1, 1, 1, 1, 5, 5, "lrelu", 0.2, 1.4, 3.0,
+                 True, "triton")
     torch.library.opcheck(modulated_conv2d_conv, conv_args)
-    up_args = (x, w, pre, None, None, None, 2, 1, 2, 2, 10, 10, "linear", 0.0, 1.0, -1.0, False,
-               "triton")
+    wk = w.detach().permute(2, 3, 1, 0).contiguous().permute(3, 2, 0, 1)  # prepared, packed
+    up_args = (x, w, wk, pre, None, None, None, 2, 1, 2, 2, 10, 10, "linear", 0.0, 1.0, -1.0,
+               False, "triton")
     torch.library.opcheck(modulated_conv2d_conv, up_args)
     z = torch.randn(2, 4, 5, 5, generator=g, requires_grad=True)
     torch.library.opcheck(

@@ -38,7 +38,9 @@ def emulator(tmp_path_factory):
     assert result.returncode == 0, result.stderr
     fn = ctypes.CDLL(str(lib)).gankern_upfirdn2d_emulate
     i32, ptr = ctypes.c_int, ctypes.c_void_p
-    fn.argtypes = [ptr, ptr, ptr] + [i32] * 6 + [ptr, ptr] + [i32] * 10 + [ctypes.c_float, i32]
+    fn.argtypes = (
+        [ptr, ptr, ptr] + [i32] * 6 + [ptr, ptr] + [i32] * 10 + [ctypes.c_float, i32, ptr]
+    )
     fn.restype = i32
     return fn
 
@@ -65,9 +67,12 @@ def _emulate(fn, x, f, up, down, padding, flip_filter, gain):
     taps = f.float().contiguous()
     sx = (ctypes.c_int64 * 4)(*x.stride())
     sy = (ctypes.c_int64 * 4)(*y.stride())
+    vector_blocks = ctypes.c_int(0)
     path = fn(x.data_ptr(), taps.data_ptr(), y.data_ptr(), *x.shape, out_h, out_w, sx, sy,
               args.upx, args.upy, args.downx, args.downy, args.padx0, args.pady0, fh, fw,
-              int(f.ndim == 1), int(flip_filter), args.gain, DTYPE_CODES[x.dtype])
+              int(f.ndim == 1), int(flip_filter), args.gain, DTYPE_CODES[x.dtype],
+              ctypes.byref(vector_blocks))
+    _emulate.vector_blocks = vector_blocks.value  # blocks that staged with 16-byte vectors
     return y, PATHS[path], args
 
 
@@ -103,3 +108,54 @@ def test_emulated_cuda_kernels_match_the_reference(emulator, case):
         assert path == expected_path
         assert not y.isnan().any(), "an output was not written, or read outside the input"
         assert_close(y, upfirdn2d_ref(xd.float(), f, args), dtype=dtype, terms=f.numel())
+
+
+def _aligned_view(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """``x`` inside NaN-filled storage, 16-byte aligned for 16- and 32-bit elements: 8 extra
+    elements before and after along the contiguous axis (columns, or channels)."""
+    n, c, h, w = x.shape
+    if channels_last:
+        big = torch.full((n, c + 16, h, w), float("nan"), dtype=x.dtype)
+        big = big.contiguous(memory_format=torch.channels_last)
+        view = big[:, 8 : c + 8]
+    else:
+        big = torch.full((n, c, h, w + 16), float("nan"), dtype=x.dtype)
+        view = big[:, :, :, 8 : w + 8]
+    view.copy_(x)
+    return view
+
+
+# (x shape, channels_last, up, down, padding, the kernel dispatch must choose): every tile
+# size of the fast paths; vectors inside the input, element-wise reads where a vector would
+# cross its edge (or the last channel).
+VECTOR_CASES = [
+    ((1, 2, 40, 200), False, 2, 1, [2, 1], "up2_filter4"),  # 128 x 32 tiles
+    ((1, 2, 72, 24), False, 2, 1, [2, 1], "up2_filter4"),  # 64 x 64 tiles
+    ((1, 1, 96, 16), False, 2, 1, [2, 1], "up2_filter4"),  # 32 x 64 tiles
+    ((1, 32, 40, 72), True, 1, 2, [1, 1], "down2_filter4"),  # 16 x 8 x 16 channels
+    ((1, 2, 160, 136), False, 1, 2, [1, 1], "down2_filter4"),  # 32 x 32 tiles
+    ((1, 16, 30, 40), True, 2, 1, [2, 1], "up2_filter4"),
+    ((1, 16, 30, 40), True, 1, 1, [2, 1], "filter4"),
+]
+
+
+@pytest.mark.parametrize(
+    "case", VECTOR_CASES, ids=[f"{c[-1]}-{i}" for i, c in enumerate(VECTOR_CASES)]
+)
+def test_interior_blocks_stage_with_vector_loads(emulator, case):
+    """Aligned inputs stage with 16-byte vectors (element-wise where a vector would cross the
+    input's edge) and compute the reference (a NaN read from outside the view would show)."""
+    shape, channels_last, up, down, padding, expected_path = case
+    x = torch.randn(shape)
+    for dtype in (torch.float32, torch.float16):
+        xd = _aligned_view(x.to(dtype), channels_last)
+        y, path, args = _emulate(emulator, xd, F4, up, down, padding, False, 1.5)
+        assert path == expected_path
+        assert _emulate.vector_blocks > 0, "no block staged its window with vector loads"
+        assert not y.isnan().any(), "an output was not written, or read outside the input"
+        assert_close(y, upfirdn2d_ref(xd.float(), F4, args), dtype=dtype, terms=F4.numel())
+    # Misaligned by one element: every block stages element by element, same result.
+    xm = _embedded(x)
+    y, _, args = _emulate(emulator, xm, F4, up, down, padding, False, 1.5)
+    assert _emulate.vector_blocks == 0
+    assert_close(y, upfirdn2d_ref(xm, F4, args), terms=F4.numel())

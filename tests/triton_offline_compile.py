@@ -60,6 +60,7 @@ class CompiledVariant:
     num_warps: int
     num_stages: int
     grids: list  # the launch grids seen with this specialization
+    divisible: list = field(default_factory=list)  # arguments specialized as multiples of 16
     error: str | None = None  # the compile error, None when it compiled
     n_regs: int = 0  # registers per thread
     local_bytes: int = 0  # per-thread stack + local memory: spills (Triton allocates none)
@@ -203,8 +204,8 @@ class _Recorder:
 
 
 def _describe(kernel, bound, specialization, options, grids) -> dict:
-    constexprs, constants, types = {}, {}, {}
-    for param, (kind, _) in zip(kernel.params, specialization, strict=True):
+    constexprs, constants, types, divisible = {}, {}, {}, []
+    for param, (kind, key) in zip(kernel.params, specialization, strict=True):
         value = bound[param.name]
         if param.is_constexpr:
             constexprs[param.name] = value if isinstance(value, (int, float, str)) else repr(value)
@@ -212,11 +213,92 @@ def _describe(kernel, bound, specialization, options, grids) -> dict:
             constants[param.name] = value
         else:
             types[param.name] = kind
+            if key == "D":  # Triton's mark of an integer (or address) divisible by 16
+                divisible.append(param.name)
     return dict(
         kernel=kernel.fn.__name__, constexprs=constexprs, constants=constants, types=types,
         num_warps=options.get("num_warps", 4), num_stages=options.get("num_stages", 3),
-        grids=grids,
+        grids=grids, divisible=divisible,
     )  # fmt: skip
+
+
+# Instruction classes counted in each compiled variant (``CompiledVariant.extra["ops"]``):
+# name -> (where: "ptx" or "sass", regular expression). PTX names the intent (the width of a
+# load, an asynchronous copy); SASS is what runs (HGMMA is wgmma's tensor-core instruction,
+# LDGSTS the asynchronous global-to-shared copy, UTMALDG the tensor-memory-accelerator load).
+OP_PATTERNS = {
+    "wgmma": ("ptx", r"\bwgmma\.mma_async\b"),
+    "mma_sync": ("ptx", r"\bmma\.sync\b"),
+    "cp_async_16": ("ptx", r"\bcp\.async\.c[ag]\.shared\.global[^;]*\],\s*(16|0x10)\b"),
+    "cp_async_small": ("ptx", r"\bcp\.async\.c[ag]\.shared\.global[^;]*\],\s*(4|8|0x4|0x8)\b"),
+    "tma_load": ("ptx", r"\bcp\.async\.bulk\.tensor\b"),
+    "ld_global_v4": ("ptx", r"\bld\.global(\.[a-z0-9_:]+)*\.v4\.(b|u|f|s)32\b"),
+    "ld_global_16bit": ("ptx", r"\bld\.global(\.[a-z0-9_:]+)*\.(b|u|f|s)16\b"),
+    "st_global_v4": ("ptx", r"\bst\.global(\.[a-z0-9_:]+)*\.v4\.(b|u|f|s)32\b"),
+    "st_global_16bit": ("ptx", r"\bst\.global(\.[a-z0-9_:]+)*\.(b|u|f|s)16\b"),
+    "HGMMA": ("sass", r"\bHGMMA\."),
+    "HMMA": ("sass", r"\bHMMA\."),
+    "LDGSTS_128": ("sass", r"\bLDGSTS(\.[A-Z0-9_]+)*\.128\b"),
+    "UTMALDG": ("sass", r"\bUTMALDG\b"),
+    "LDG_128": ("sass", r"\bLDG(\.[A-Z0-9_]+)*\.128\b"),
+    "LDG_16bit": ("sass", r"\bLDG(\.[A-Z0-9_]+)*\.(U|S)16\b"),
+    "STG_128": ("sass", r"\bSTG(\.[A-Z0-9_]+)*\.128\b"),
+    "LDL_STL": ("sass", r"\b(LDL|STL)\b"),
+}
+
+
+def count_ops(ptx: str, sass: str) -> dict[str, int]:
+    """How often each class of :data:`OP_PATTERNS` occurs in a kernel's PTX and SASS."""
+    import re
+
+    texts = {"ptx": ptx, "sass": sass}
+    return {name: len(re.findall(pat, texts[where])) for name, (where, pat) in OP_PATTERNS.items()}
+
+
+def mma_loop(ptx: str) -> str:
+    """The PTX of the innermost loop that holds the kernel's first matrix instruction
+    (``wgmma.mma_async`` or ``mma.sync``): from the loop's label to its last backward branch.
+
+    Empty when the kernel has no matrix instruction or it sits in no loop. For a software-
+    pipelined GEMM this is the steady-state loop: the loads it issues are the ones that feed
+    later iterations (the prologue's and the epilogue's lie outside).
+    """
+    import re
+
+    lines = ptx.splitlines()
+    first = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if re.search(r"\bwgmma\.mma_async\b|\bmma\.sync\b", line)
+        ),
+        None,
+    )
+    if first is None:
+        return ""
+    best = None
+    for i in range(first, -1, -1):
+        label = re.match(r"\s*(\$L__\w+):", lines[i])
+        if not label:
+            continue
+        branch = re.compile(r"\bbra(\.uni)?\s+" + re.escape(label.group(1)) + r"\s*;")
+        ends = [j for j in range(first, len(lines)) if branch.search(lines[j])]
+        if ends:
+            best = (i, ends[-1])
+            break
+    return "" if best is None else "\n".join(lines[best[0] : best[1] + 1])
+
+
+def _sass(cubin: bytes, cuobjdump: str) -> str:
+    """The SASS of a cubin (``cuobjdump -sass``)."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as fh:
+        fh.write(cubin)
+        fh.flush()
+        return subprocess.run(
+            [cuobjdump, "-sass", fh.name], capture_output=True, text=True, check=True
+        ).stdout
 
 
 def _resources(cubin: bytes, cuobjdump: str) -> tuple[int, int, int]:
@@ -280,6 +362,11 @@ def _child(driver: str) -> None:
                 n_regs=n_regs, local_bytes=local,
                 shared_bytes=int(compiled.metadata.shared) + static_shared,
             )  # fmt: skip
+            sass = _sass(compiled.asm["cubin"], cuobjdump)
+            record["extra"] = {
+                "ops": count_ops(compiled.asm["ptx"], sass),
+                "mma_loop_ops": count_ops(mma_loop(compiled.asm["ptx"]), ""),
+            }
         except Exception:
             record["error"] = traceback.format_exc(limit=-3)[-4000:]
         record["compile_s"] = round(time.perf_counter() - start, 2)

@@ -8,6 +8,7 @@
 // so the arithmetic, the vectorized path and the indexing are tested without a GPU.
 #include "bias_act.h"
 
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -20,27 +21,6 @@ namespace bias_act_detail {
 
 constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 1 << 20;  // grid-stride loop beyond this
-
-// n / d for 0 <= n < 2^31 by a multiply and a shift (round-up method of Granlund and
-// Montgomery): shift = ceil(log2 d), magic = floor(2^32 (2^shift - d) / d) + 1.
-struct FastDiv {
-  uint32_t magic;
-  uint32_t shift;
-
-  __host__ explicit FastDiv(uint32_t d = 1) {
-    shift = 0;
-    while ((uint64_t{1} << shift) < d) ++shift;
-    magic = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << shift) - d)) / d + 1);
-  }
-  GANKERN_BA_HD uint32_t div(uint32_t n) const {
-#ifdef __CUDA_ARCH__
-    const uint32_t hi = __umulhi(n, magic);
-#else
-    const uint32_t hi = static_cast<uint32_t>((uint64_t{n} * magic) >> 32);
-#endif
-    return (hi + n) >> shift;
-  }
-};
 
 template <typename T>
 struct KernelArgs {
@@ -295,7 +275,228 @@ cudaError_t dispatch(const BiasActParams& p, Launcher& launcher) {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// The first derivative with the bias gradient's partial sums (BiasActGradDbParams).
+
+constexpr int64_t kTargetBlocks = 1024;  // ~8 resident blocks of kThreads per SM of an H100
+
+inline int pow2_ceil(int64_t v) {
+  int p = 1;
+  while (p < v && p < kThreads) p <<= 1;
+  return p;
+}
+
+// How one launch splits the [rows, cols] matrix (host code, shared with the emulator).
+// Threads are laid out as `width` x `lanes` (lanes a power of 2): the `lanes` threads of a
+// reduction sum the same channel(s) and end in a tree reduction through shared memory.
+//   channel_is_col: thread (lane, col) = (tid / width, tid % width) walks the rows
+//     lane, lane + lanes, ... of its group, at pack column blk * width + col.
+//   otherwise:      thread (row, lane) = (tid / lanes, tid % lanes) walks the packs
+//     lane, lane + lanes, ... of its group in row blk * width + row.
+struct GradDbPlan {
+  bool vec = false;           // 16-byte packs along the rows (else single elements)
+  int v = 1;                  // elements per pack
+  int width = 1;              // see above
+  int lanes = 1;
+  int64_t packs_per_row = 0;  // ceil(cols / v)
+  int64_t blocks = 0;         // blocks across the kept axis
+  int64_t groups = 0;         // groups along the reduced axis (partial sums per channel)
+  int64_t chunk = 0;          // rows (channel_is_col) or packs (otherwise) per group
+};
+
+template <typename T>
+bool make_grad_db_plan(const BiasActGradDbParams& p, GradDbPlan* plan) {
+  if (p.rows <= 0 || p.cols <= 0 || p.channels <= 0 || !p.out || !p.src) return false;
+  if (p.channel_is_col ? p.cols != p.channels : p.rows % p.channels != 0) return false;
+  if (p.act == kActSwish && (!p.x || !p.b)) return false;
+  const int pack = Pack<T>::kSize;
+  plan->vec = p.cols % pack == 0 && aligned16(p.out) && aligned16(p.src) &&
+              (!p.x || aligned16(p.x)) && (!p.y || aligned16(p.y));
+  plan->v = plan->vec ? pack : 1;
+  plan->packs_per_row = (p.cols + plan->v - 1) / plan->v;
+  int64_t reduced;  // steps along the reduced axis
+  if (p.channel_is_col) {
+    plan->width = pow2_ceil(plan->packs_per_row);
+    plan->lanes = kThreads / plan->width;
+    plan->blocks = (plan->packs_per_row + plan->width - 1) / plan->width;
+    reduced = p.rows;
+  } else {
+    plan->lanes = pow2_ceil(plan->packs_per_row);
+    plan->width = kThreads / plan->lanes;
+    plan->blocks = (p.rows + plan->width - 1) / plan->width;
+    reduced = plan->packs_per_row;
+  }
+  int64_t groups = (kTargetBlocks + plan->blocks - 1) / plan->blocks;
+  const int64_t max_groups = (reduced + plan->lanes - 1) / plan->lanes;
+  groups = groups < 1 ? 1 : (groups > max_groups ? max_groups : groups);
+  plan->chunk = (reduced + groups - 1) / groups;
+  plan->groups = (reduced + plan->chunk - 1) / plan->chunk;
+  return plan->blocks * plan->groups <= INT32_MAX;
+}
+
+template <typename T>
+struct GradDbArgs {
+  KernelArgs<T> e;  // the elementwise arguments (kBiasActGrad)
+  float* part;
+  int64_t rows;
+  int64_t cols;
+  int64_t channels;
+  GradDbPlan plan;
+};
+
+// One block of the kernel, in phases separated by barriers: accumulate (each thread),
+// log2(lanes) tree steps, finish (the lane-0 threads write the partial sums). The host
+// emulator runs each phase for every thread of the block before the next phase.
+template <typename T, int ACT, bool COL, bool VEC>
+struct GradDbBlock {
+  static constexpr int V = VEC ? Pack<T>::kSize : 1;
+  const GradDbArgs<T>& a;
+  int64_t blk;
+  int64_t group;
+
+  GANKERN_BA_HD GradDbBlock(const GradDbArgs<T>& args, int64_t block)
+      : a(args), blk(block / args.plan.groups), group(block % args.plan.groups) {}
+
+  GANKERN_BA_HD int lane(int tid) const { return COL ? tid / a.plan.width : tid % a.plan.lanes; }
+
+  // V consecutive elements from offset i (all of one row), gradient to out, and the float32
+  // gradients to g.
+  GANKERN_BA_HD void grad(int64_t i, int64_t channel, bool channel_steps, float* g) const {
+    const KernelArgs<T>& e = a.e;
+    T src[V], xs[V] = {}, ys[V] = {}, out[V];
+    if constexpr (VEC) {
+      memcpy(src, Pack<T>::load(e.src + i).v, sizeof(src));
+      if (e.x) memcpy(xs, Pack<T>::load(e.x + i).v, sizeof(xs));
+      if (e.y) memcpy(ys, Pack<T>::load(e.y + i).v, sizeof(ys));
+    } else {
+      src[0] = e.src[i];
+      if (e.x) xs[0] = e.x[i];
+      if (e.y) ys[0] = e.y[i];
+    }
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      float bias = 0.0f;
+      if (ACT == kActSwish) bias = to_float(load_readonly(e.b + channel + (channel_steps ? k : 0)));
+      g[k] = compute<kBiasActGrad, ACT>(e, to_float(src[k]), bias, to_float(xs[k]),
+                                        to_float(ys[k]), 0.0f);
+      out[k] = from_float<T>(g[k]);
+    }
+    if constexpr (VEC) {
+      Pack<T> pk;
+      memcpy(pk.v, out, sizeof(out));
+      pk.store(e.out + i);
+    } else {
+      e.out[i] = out[0];
+    }
+  }
+
+  GANKERN_BA_HD void accumulate(int tid, float* red) const {
+    float acc[V] = {};
+    const GradDbPlan& pl = a.plan;
+    const int ln = lane(tid);
+    if constexpr (COL) {
+      const int64_t pack = blk * pl.width + tid % pl.width;
+      const int64_t r1 = (group + 1) * pl.chunk < a.rows ? (group + 1) * pl.chunk : a.rows;
+      if (pack < pl.packs_per_row) {
+        for (int64_t r = group * pl.chunk + ln; r < r1; r += pl.lanes) {
+          float g[V];
+          grad(r * a.cols + pack * V, pack * V, true, g);
+#pragma unroll
+          for (int k = 0; k < V; ++k) acc[k] += g[k];
+        }
+      }
+    } else {
+      const int64_t row = blk * pl.width + tid / pl.lanes;
+      const int64_t p1 = (group + 1) * pl.chunk < pl.packs_per_row ? (group + 1) * pl.chunk
+                                                                   : pl.packs_per_row;
+      if (row < a.rows) {
+        const int64_t channel = row % a.channels;
+        for (int64_t pk = group * pl.chunk + ln; pk < p1; pk += pl.lanes) {
+          float g[V];
+          grad(row * a.cols + pk * V, channel, false, g);
+#pragma unroll
+          for (int k = 0; k < V; ++k) acc[0] += g[k];
+        }
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < V; ++k) red[tid * V + k] = acc[k];
+  }
+
+  // Tree step s (lanes / 2, lanes / 4, ..., 1): lanes below s add the lane s above them.
+  GANKERN_BA_HD void step(int s, int tid, float* red) const {
+    if (lane(tid) >= s) return;
+    const int partner = COL ? tid + s * a.plan.width : tid + s;
+#pragma unroll
+    for (int k = 0; k < V; ++k) red[tid * V + k] += red[partner * V + k];
+  }
+
+  GANKERN_BA_HD void finish(int tid, const float* red) const {
+    if (lane(tid) != 0) return;
+    if constexpr (COL) {
+      const int64_t pack = blk * a.plan.width + tid % a.plan.width;
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const int64_t col = pack * V + k;
+        if (col < a.cols) a.part[group * a.cols + col] = red[tid * V + k];
+      }
+    } else {
+      const int64_t row = blk * a.plan.width + tid / a.plan.lanes;
+      if (row < a.rows) a.part[row * a.plan.groups + group] = red[tid * V];
+    }
+  }
+};
+
+// Picks the instantiation (activation, orientation, packs) and hands it to the launcher:
+// launcher.template run_grad_db<T, ACT, COL, VEC>(args).
+template <typename T, typename Launcher>
+cudaError_t dispatch_grad_db(const BiasActGradDbParams& p, Launcher& launcher) {
+  GradDbArgs<T> a;
+  if (!make_grad_db_plan<T>(p, &a.plan) || !p.part) return cudaErrorInvalidValue;
+  BiasActParams e{};
+  e.out = p.out;
+  e.src = p.src;
+  e.b = p.b;
+  e.x = p.x;
+  e.y = p.y;
+  e.n = p.rows * p.cols;
+  e.dim_stride = 1;
+  e.dim_size = 1;
+  e.mode = kBiasActGrad;
+  e.act = p.act;
+  e.alpha = p.alpha;
+  e.gain = p.gain;
+  e.clamp = p.clamp;
+  if (!make_args(e, &a.e)) return cudaErrorInvalidValue;
+  a.part = p.part;
+  a.rows = p.rows;
+  a.cols = p.cols;
+  a.channels = p.channels;
+  return dispatch_activation(p.act, [&](auto act_id) {
+    constexpr int ACT = decltype(act_id)::value;
+    if (p.channel_is_col) {
+      return a.plan.vec ? launcher.template run_grad_db<T, ACT, true, true>(a)
+                        : launcher.template run_grad_db<T, ACT, true, false>(a);
+    }
+    return a.plan.vec ? launcher.template run_grad_db<T, ACT, false, true>(a)
+                      : launcher.template run_grad_db<T, ACT, false, false>(a);
+  });
+}
+
 #ifndef GANKERN_BIAS_ACT_HOST_EMULATION
+
+template <typename T, int ACT, bool COL, bool VEC>
+__global__ void __launch_bounds__(kThreads) bias_act_grad_db_kernel(const GradDbArgs<T> a) {
+  __shared__ float red[kThreads * GradDbBlock<T, ACT, COL, VEC>::V];
+  const GradDbBlock<T, ACT, COL, VEC> block(a, blockIdx.x);
+  block.accumulate(threadIdx.x, red);
+  for (int s = a.plan.lanes / 2; s > 0; s >>= 1) {
+    __syncthreads();
+    block.step(s, threadIdx.x, red);
+  }
+  __syncthreads();
+  block.finish(threadIdx.x, red);
+}
 
 template <typename T, int MODE, int ACT, bool WIDE>
 __global__ void __launch_bounds__(kThreads) bias_act_kernel(const KernelArgs<T> a) {
@@ -309,6 +510,13 @@ struct GpuLauncher {
   template <typename T, int MODE, int ACT, bool WIDE>
   cudaError_t run(const KernelArgs<T>& a, unsigned blocks) {
     bias_act_kernel<T, MODE, ACT, WIDE><<<blocks, kThreads, 0, stream>>>(a);
+    return cudaGetLastError();
+  }
+
+  template <typename T, int ACT, bool COL, bool VEC>
+  cudaError_t run_grad_db(const GradDbArgs<T>& a) {
+    const auto blocks = static_cast<unsigned>(a.plan.blocks * a.plan.groups);
+    bias_act_grad_db_kernel<T, ACT, COL, VEC><<<blocks, kThreads, 0, stream>>>(a);
     return cudaGetLastError();
   }
 };
@@ -325,6 +533,25 @@ cudaError_t launch_bias_act(const BiasActParams& p, cudaStream_t stream) {
   return bias_act_detail::dispatch<T>(p, launcher);
 }
 
+template <typename T>
+int64_t bias_act_grad_db_groups(const BiasActGradDbParams& p) {
+  bias_act_detail::GradDbPlan plan;
+  return bias_act_detail::make_grad_db_plan<T>(p, &plan) ? plan.groups : 0;
+}
+
+template <typename T>
+cudaError_t launch_bias_act_grad_db(const BiasActGradDbParams& p, cudaStream_t stream) {
+  bias_act_detail::GpuLauncher launcher{stream};
+  return bias_act_detail::dispatch_grad_db<T>(p, launcher);
+}
+
+template int64_t bias_act_grad_db_groups<float>(const BiasActGradDbParams&);
+template int64_t bias_act_grad_db_groups<__half>(const BiasActGradDbParams&);
+template int64_t bias_act_grad_db_groups<__nv_bfloat16>(const BiasActGradDbParams&);
+template cudaError_t launch_bias_act_grad_db<float>(const BiasActGradDbParams&, cudaStream_t);
+template cudaError_t launch_bias_act_grad_db<__half>(const BiasActGradDbParams&, cudaStream_t);
+template cudaError_t launch_bias_act_grad_db<__nv_bfloat16>(const BiasActGradDbParams&,
+                                                            cudaStream_t);
 template cudaError_t launch_bias_act<float>(const BiasActParams&, cudaStream_t);
 template cudaError_t launch_bias_act<__half>(const BiasActParams&, cudaStream_t);
 template cudaError_t launch_bias_act<__nv_bfloat16>(const BiasActParams&, cudaStream_t);

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 #include "activations.h"
@@ -57,6 +58,28 @@ __host__ __device__ __forceinline__ float act_forward(float z, float alpha) {
   if constexpr (ACT == kActSwish) return z * sigmoid(z);
   return z;  // kActLinear
 }
+
+// n / d for 0 <= n < 2^31 and 1 <= d < 2^31 by a multiply and a shift (round-up method of
+// Granlund and Montgomery): shift = ceil(log2 d), magic = floor(2^32 (2^shift - d) / d) + 1.
+// Built on the host, used in kernels to split flat indices without 32- or 64-bit division.
+struct FastDiv {
+  uint32_t magic;
+  uint32_t shift;
+
+  __host__ __device__ explicit FastDiv(uint32_t d = 1) {
+    shift = 0;
+    while ((uint64_t{1} << shift) < d) ++shift;
+    magic = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << shift) - d)) / d + 1);
+  }
+  __host__ __device__ __forceinline__ uint32_t div(uint32_t n) const {
+#ifdef __CUDA_ARCH__
+    const uint32_t hi = __umulhi(n, magic);
+#else
+    const uint32_t hi = static_cast<uint32_t>((uint64_t{n} * magic) >> 32);
+#endif
+    return (hi + n) >> shift;
+  }
+};
 
 // clamp(v, -c, c) by comparisons, not fminf/fmaxf, so that NaN stays NaN (as torch.clamp).
 __host__ __device__ __forceinline__ float clamp_symmetric(float v, float c) {

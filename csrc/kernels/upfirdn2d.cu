@@ -19,6 +19,7 @@
 
 #include <climits>
 #include <cstddef>
+#include <cstring>
 
 #include "elementwise_math.h"
 
@@ -39,10 +40,22 @@ GANKERN_HD int pos_mod(int a, int b) {
 
 constexpr bool divides(int a, int b) { return a > 0 && b % a == 0; }
 
-// How many input samples along one axis a tile of `tile` outputs reads (an upper bound):
+// How many input samples along one axis a tile of `tile` outputs reads: exactly
+// (tile - 1) * down + taps without upsampling, else an upper bound,
 // floor((k0 + (tile - 1) * down + taps - 1) / up) - floor(k0 / up) + 1 for any k0.
 GANKERN_HD int input_extent(int tile, int up, int down, int taps) {
-  return ((tile - 1) * down + taps - 1) / up + 2;
+  return up == 1 ? (tile - 1) * down + taps : ((tile - 1) * down + taps - 1) / up + 2;
+}
+
+// 16 bytes of T from a 16-byte aligned address, as floats.
+template <typename T>
+GANKERN_HD void load_vector(const T* src, float* out) {
+  constexpr int kV = 16 / sizeof(T);
+  const uint4 raw = *reinterpret_cast<const uint4*>(src);
+  T v[kV];
+  memcpy(v, &raw, sizeof(raw));
+#pragma unroll
+  for (int k = 0; k < kV; ++k) out[k] = to_float(v[k]);
 }
 
 // Correlation tap (ty, tx): the filter flipped unless flip_filter, times the gain.
@@ -87,8 +100,13 @@ struct TiledBlock {
                 "micro-tiles hold whole phase periods, and every tap is used");
   static_assert(TW % RX == 0 && TH % RY == 0, "tiles hold whole micro-tiles");
 
+  static constexpr int kVec = 16 / int(sizeof(T));  // elements per 16-byte vector
+
   int up_x, up_y, down_x, down_y, fw, fh;
   int in_tw, in_th;  // input window extents
+  // Planar windows are stored with their rows shifted by `lead` = ix0 mod kVec slots and
+  // `row_stride` floats apart, so that aligned 16-byte vectors of the input land whole.
+  int lead, row_stride;
   int n, c0, ox0, oy0;  // sample, first channel and first output pixel of the tile
   int ix0, iy0;  // first input pixel of the window (may lie outside the input)
 
@@ -119,11 +137,21 @@ struct TiledBlock {
     oy0 = ty * TH;
     ix0 = floor_div(ox0 * down_x - p.pad_x0, up_x);
     iy0 = floor_div(oy0 * down_y - p.pad_y0, up_y);
+    lead = CL ? 0 : pos_mod(ix0, kVec);
+    row_stride = CL ? in_tw : in_tw + 2 * kVec;
   }
 
   static GANKERN_HD size_t shared_floats(const Params& p) {
     const TiledBlock geometry(p, 0);
-    return size_t(geometry.fh) * geometry.fw + size_t(CB) * geometry.in_th * geometry.in_tw;
+    const size_t width = CL ? geometry.in_tw : geometry.row_stride;
+    return size_t(geometry.fh) * geometry.fw + size_t(CB) * geometry.in_th * width;
+  }
+
+  // Whether this block stages its window with 16-byte vector loads: the input allows them
+  // (p.vec16: aligned base, strides in whole vectors). Vectors that would cross the input's
+  // edge (or the last channel) are read element by element, with zeros outside.
+  GANKERN_HD bool vector_window(const Params& p) const {
+    return p.vec16 && (!CL || CB % kVec == 0);
   }
 
   // Phase 1 (thread tid of kThreads): stage the filter and the input window.
@@ -131,21 +159,61 @@ struct TiledBlock {
     for (int i = tid; i < fh * fw; i += kThreads) smem[i] = correlation_tap(p, i / fw, i % fw);
     float* tile = smem + fh * fw;
     const T* x = static_cast<const T*>(p.x) + int64_t(n) * p.sx[0];
+    if (vector_window(p)) {
+      load_vectors(p, tid, x, tile);
+      return;
+    }
     const int total = CB * in_th * in_tw;
     for (int idx = tid; idx < total; idx += kThreads) {
-      // The window is stored in the order threads read it, so idx is also the smem index.
       int c, col, row;
       split_block_index<CL>(idx, CB, in_tw, in_th, c, col, row);
-      const int gc = c0 + c, gx = ix0 + col, gy = iy0 + row;
-      float v = 0.f;
-      if (gc < p.c && gx >= 0 && gx < p.in_w && gy >= 0 && gy < p.in_h)
-        v = to_float(x[gc * p.sx[1] + gy * p.sx[2] + gx * p.sx[3]]);
-      tile[idx] = v;
+      tile[tile_index(c, row, col)] = input(p, x, c0 + c, iy0 + row, ix0 + col);
+    }
+  }
+
+  // Input element (channel gc, row gy, column gx) of sample n as float, 0 outside.
+  static GANKERN_HD float input(const Params& p, const T* x, int gc, int gy, int gx) {
+    if (gc < p.c && gx >= 0 && gx < p.in_w && gy >= 0 && gy < p.in_h)
+      return to_float(x[gc * p.sx[1] + gy * p.sx[2] + gx * p.sx[3]]);
+    return 0.f;
+  }
+
+  // The window in 16-byte vectors: along the rows (planar, from the aligned column at or
+  // before ix0) or along the channels of each pixel (channels-last).
+  GANKERN_HD void load_vectors(const Params& p, int tid, const T* x, float* tile) const {
+    if constexpr (CL) {
+      constexpr int kPerPixel = CB / kVec > 0 ? CB / kVec : 1;
+      const int total = in_th * in_tw * kPerPixel;
+      for (int v = tid; v < total; v += kThreads) {
+        const int cv = v % kPerPixel, pix = v / kPerPixel;
+        const int col = pix % in_tw, row = pix / in_tw;
+        const int gc = c0 + cv * kVec, gy = iy0 + row, gx = ix0 + col;
+        float* dst = tile + tile_index(cv * kVec, row, col);
+        if (gc + kVec <= p.c && gx >= 0 && gx < p.in_w && gy >= 0 && gy < p.in_h) {
+          load_vector(x + gc + gy * p.sx[2] + gx * p.sx[3], dst);
+        } else {
+          for (int k = 0; k < kVec; ++k) dst[k] = input(p, x, gc + k, gy, gx);
+        }
+      }
+    } else {
+      const int vectors = (lead + in_tw + kVec - 1) / kVec;
+      const int total = CB * in_th * vectors;
+      for (int v = tid; v < total; v += kThreads) {
+        const int j = v % vectors, r = v / vectors;
+        const int row = r % in_th, c = r / in_th;
+        const int gc = c0 + c, gy = iy0 + row, gx = ix0 - lead + j * kVec;
+        float* dst = tile + (c * in_th + row) * row_stride + j * kVec;
+        if (gc < p.c && gy >= 0 && gy < p.in_h && gx >= 0 && gx + kVec <= p.in_w) {
+          load_vector(x + gc * p.sx[1] + gy * p.sx[2] + gx, dst);
+        } else {
+          for (int k = 0; k < kVec; ++k) dst[k] = input(p, x, gc, gy, gx + k);
+        }
+      }
     }
   }
 
   GANKERN_HD int tile_index(int c, int row, int col) const {
-    return CL ? (row * in_tw + col) * CB + c : (c * in_th + row) * in_tw + col;
+    return CL ? (row * in_tw + col) * CB + c : (c * in_th + row) * row_stride + lead + col;
   }
 
   // Phase 2 (after a barrier): each thread computes its outputs from shared memory.
@@ -324,26 +392,61 @@ bool fits_in_shared_memory(const Params& p) {
 
 // Pick the kernel for `p` and run it through `launcher`, which provides
 //   tiled<TiledBlock<...>>(p, path) and direct<T, CL>(p, path).
+// Whether x's base and the strides the staging steps over keep 16-byte vectors aligned.
+template <typename T>
+bool vectorizable(const Params& p, bool cl) {
+  constexpr int kVec = 16 / int(sizeof(T));
+  if ((reinterpret_cast<uintptr_t>(p.x) & 15u) != 0) return false;
+  const int inner = cl ? 1 : 3;
+  if (p.sx[inner] != 1) return false;
+  for (int d = 0; d < 4; ++d) {
+    if (d != inner && p.sx[d] % kVec != 0) return false;
+  }
+  return true;
+}
+
 template <typename T, typename Launcher>
-cudaError_t dispatch(const Params& p, Launcher& launcher) {
+cudaError_t dispatch(const Params& params, Launcher& launcher) {
   // Channels-last mapping when channels are the fastest dimension and numerous enough to
   // fill a warp's loads; few channels (RGB) tile planes.
-  const bool cl = p.sx[1] < p.sx[3] && p.c >= 8;
+  const bool cl = params.sx[1] < params.sx[3] && params.c >= 8;
+  Params p = params;
+  p.vec16 = vectorizable<T>(p, cl);
   const bool same_axes = p.up_x == p.up_y && p.down_x == p.down_y && p.fw == p.fh;
   if (same_axes && p.fw == 4) {
     // Micro-tiles: 2 x 2 outputs (one per phase) when upsampling; columns of 4 outputs
     // otherwise, so that neighbouring threads of a planar tile read neighbouring columns.
     if (p.up_x == 2 && p.down_x == 1) {
-      return cl ? launcher.template tiled<TiledBlock<T, 2, 1, 4, 8, 8, 32, true, 2, 2>>(
-                      p, Path::kUp2Filter4)
-                : launcher.template tiled<TiledBlock<T, 2, 1, 4, 128, 32, 1, false, 2, 2>>(
-                      p, Path::kUp2Filter4);
+      // Planar tiles as wide as the output (a 128-wide tile leaves half its threads idle at
+      // 64 pixels), 4096 outputs each.
+      if (cl) {
+        return launcher.template tiled<TiledBlock<T, 2, 1, 4, 8, 8, 32, true, 2, 2>>(
+            p, Path::kUp2Filter4);
+      }
+      if (p.out_w > 64) {
+        return launcher.template tiled<TiledBlock<T, 2, 1, 4, 128, 32, 1, false, 2, 2>>(
+            p, Path::kUp2Filter4);
+      }
+      if (p.out_w > 32) {
+        return launcher.template tiled<TiledBlock<T, 2, 1, 4, 64, 64, 1, false, 2, 2>>(
+            p, Path::kUp2Filter4);
+      }
+      return launcher.template tiled<TiledBlock<T, 2, 1, 4, 32, 64, 1, false, 2, 2>>(
+          p, Path::kUp2Filter4);
     }
     if (p.up_x == 1 && p.down_x == 2) {
-      return cl ? launcher.template tiled<TiledBlock<T, 1, 2, 4, 8, 4, 32, true, 1, 4>>(
-                      p, Path::kDown2Filter4)
-                : launcher.template tiled<TiledBlock<T, 1, 2, 4, 32, 32, 1, false, 1, 4>>(
-                      p, Path::kDown2Filter4);
+      // Channels-last: 16 x 8 outputs of 16 channels stage 33 x 17 inputs, 4.4 per output
+      // (8 x 4 of 32 staged 6.5); planar tiles as wide as the output.
+      if (cl) {
+        return launcher.template tiled<TiledBlock<T, 1, 2, 4, 16, 8, 16, true, 1, 4>>(
+            p, Path::kDown2Filter4);
+      }
+      if (p.out_w > 16) {
+        return launcher.template tiled<TiledBlock<T, 1, 2, 4, 32, 32, 1, false, 1, 4>>(
+            p, Path::kDown2Filter4);
+      }
+      return launcher.template tiled<TiledBlock<T, 1, 2, 4, 16, 64, 1, false, 1, 4>>(
+          p, Path::kDown2Filter4);
     }
     if (p.up_x == 1 && p.down_x == 1) {
       return cl ? launcher.template tiled<TiledBlock<T, 1, 1, 4, 8, 8, 32, true, 1, 4>>(

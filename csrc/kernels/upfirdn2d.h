@@ -28,6 +28,9 @@ struct Params {
   bool separable;
   bool flip_filter;
   float gain;  // total gain: the taps are multiplied by it once
+  // Set by launch() (callers leave it false): x's base and the strides the staging walks
+  // allow 16-byte vector loads of the input rows (planar) or channel runs (channels-last).
+  bool vec16;
 };
 
 enum class Dtype : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };

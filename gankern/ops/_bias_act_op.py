@@ -9,6 +9,11 @@ activation, ``m`` the clamp mask (0 where the forward output was clamped, else 1
   ``y = clamp(f(z) * gain)``.
 * ``gankern::bias_act_grad(dy, x, b, y, ...) -> dx``: ``dx = dy * gain * f'(z) * m``.
 * ``gankern::bias_act_grad2(d_dx, dy, x, b, y, ...) -> d_x``: ``d_dx * dy * gain * f''(z) * m``.
+* ``gankern::bias_act_grad_db(dy, x, b, y, ...) -> (dx, db)``: ``bias_act_grad`` and ``db``
+  (``dx`` summed over every dimension but ``dim``) in one pass: the kernel adds the float32
+  gradient into per-channel partial sums as it writes ``dx`` (3n bytes moved instead of the
+  4n of a separate reduction over ``dx``), a fixed-order reduction of the few partial sums
+  finishes ``db`` (deterministic). See :func:`db_geometry`.
 
 Autograd, to second order (R1 differentiates through the op twice):
 
@@ -22,6 +27,9 @@ Autograd, to second order (R1 differentiates through the op twice):
   activations read off ``y`` that total already contains the path through ``y = f(z)``,
   so ``bias_act_grad`` gives no gradient wrt ``y``, and ``bias_act`` saves ``x`` (and ``b``)
   for the activations with a second derivative only to route this gradient to them.
+* When ``b`` needs a gradient the backward runs ``bias_act_grad_db`` instead; its gradient
+  reaches ``dx`` directly and through ``db`` (broadcast along ``dim``), then continues as
+  ``bias_act_grad``'s.
 * ``bias_act_grad2`` has no autograd formula: third order is not supported.
 
 Layouts: the kernels walk one dense layout (see :mod:`gankern.ops._layout`). ``bias_act``
@@ -103,6 +111,34 @@ def _sum_except(t: torch.Tensor, dim: int) -> torch.Tensor:
     return t.sum([i for i in range(t.ndim) if i != dim])
 
 
+def db_geometry(t: torch.Tensor, dim: int) -> tuple[int, int, int, bool]:
+    """The dense storage of ``t`` as a row-major matrix for the bias gradient's sums.
+
+    Returns ``(rows, cols, channels, channel_is_col)``. In a dense layout the elements of
+    one index along ``dim`` come in runs of ``inner = stride(dim)``: when ``inner`` is 1 the
+    channel is the column of a ``[numel / C, C]`` matrix (channels_last, a last-dimension
+    bias); otherwise each row of a ``[numel / inner, inner]`` matrix is one plane of channel
+    ``row % C`` (NCHW). A single channel is one row.
+    """
+    n, channels = t.numel(), t.shape[dim]
+    if channels == 1:
+        return 1, n, 1, False
+    inner = t.stride(dim)
+    if inner == 1:
+        return n // channels, channels, channels, True
+    return n // inner, inner, channels, False
+
+
+def reduce_db_partials(part: torch.Tensor, geometry, dtype: torch.dtype) -> torch.Tensor:
+    """``db`` from the gradient kernel's float32 partial sums (a fixed order: deterministic)."""
+    rows, _, channels, channel_is_col = geometry
+    if channel_is_col:
+        db = part.sum(0)
+    else:
+        db = part.reshape(rows // channels, channels, part.shape[1]).sum((0, 2))
+    return db.to(dtype)
+
+
 # ---------------------------------------------------------------------------------------
 # The ops. torch.library infers their schemas from the annotations.
 
@@ -181,6 +217,55 @@ def _bias_act_grad2_fake(d_dx, dy, x, b, y, dim, act, alpha, gain, clamp, backen
     return torch.empty_like(_grad_layout(dy, x, y, act, clamp))
 
 
+def _grad_db(backend, src, b, x, y, dim, act, alpha, gain, clamp):
+    """MODE_GRAD plus the bias gradient, one pass; all tensors share ``src``'s layout."""
+    act_id = _spec(act).cuda_idx
+    b = b.contiguous() if b is not None and reads_x(act) else None
+    geometry = db_geometry(src, dim)
+    if backend == "triton":
+        from gankern.ops.triton.bias_act import bias_act_grad_db
+
+        with on_device_of(src):
+            dx, part = bias_act_grad_db(src, b, x, y, geometry, act_id, alpha, gain, clamp)
+    elif backend == "cuda":
+        require_cuda_extension("bias_act")
+        dx, part = torch.ops.gankern_cuda.bias_act_grad_db(
+            src, b, x, y, *geometry, act_id, alpha, gain, clamp
+        )
+    else:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return dx, reduce_db_partials(part, geometry, src.dtype)
+
+
+@torch.library.custom_op("gankern::bias_act_grad_db", mutates_args=())
+def bias_act_grad_db_op(
+    dy: torch.Tensor,
+    x: torch.Tensor | None,
+    b: torch.Tensor | None,
+    y: torch.Tensor | None,
+    dim: int,
+    act: str,
+    alpha: float,
+    gain: float,
+    clamp: float,
+    backend: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(dx, db)``: :func:`bias_act_grad_op`'s ``dx`` and ``db = dx`` summed over every
+    dimension but ``dim`` (in ``dy``'s dtype), from one read of the inputs.
+
+    The kernel adds the float32 gradient into per-channel partial sums as it writes ``dx``
+    (no second pass over ``dx``); a small fixed-order reduction finishes ``db``.
+    """
+    layout, xr, yr = _in_grad_layout(dy, x, y, act, clamp)
+    return _grad_db(backend, like(dy, layout), b, xr, yr, dim, act, alpha, gain, clamp)
+
+
+@bias_act_grad_db_op.register_fake
+def _bias_act_grad_db_fake(dy, x, b, y, dim, act, alpha, gain, clamp, backend):
+    dx = torch.empty_like(_grad_layout(dy, x, y, act, clamp))
+    return dx, dy.new_empty((dy.shape[dim],))
+
+
 # ---------------------------------------------------------------------------------------
 # Autograd.
 
@@ -200,9 +285,11 @@ def _bias_act_setup_context(ctx, inputs, output):
 
 def _bias_act_backward(ctx, dy):
     x, b, y = ctx.saved_tensors
-    dim = ctx.args[0]
-    dx = bias_act_grad_op(dy, x, b, y, *ctx.args)
-    db = _sum_except(dx, dim) if ctx.needs_input_grad[1] else None
+    db = None
+    if ctx.needs_input_grad[1]:
+        dx, db = bias_act_grad_db_op(dy, x, b, y, *ctx.args)
+    else:
+        dx = bias_act_grad_op(dy, x, b, y, *ctx.args)
     return (dx if ctx.needs_input_grad[0] else None), db, None, None, None, None, None, None
 
 
@@ -216,6 +303,11 @@ def _grad_setup_context(ctx, inputs, output):
 
 
 def _grad_backward(ctx, d_dx):
+    return _grad_input_grads(ctx, d_dx)
+
+
+def _grad_input_grads(ctx, d_dx):
+    """The gradients of ``bias_act_grad``'s inputs given ``d_dx``, the gradient of its output."""
     dy, x, b, y = ctx.saved_tensors
     dim, act = ctx.args[0], ctx.args[1]
     d_dy = d_x = d_b = None
@@ -230,3 +322,18 @@ def _grad_backward(ctx, d_dx):
 
 
 bias_act_grad_op.register_autograd(_grad_backward, setup_context=_grad_setup_context)
+
+
+def _grad_db_backward(ctx, d_dx, d_db):
+    # db is dx summed over all but dim: its gradient reaches dx broadcast along dim.
+    if d_db is not None:
+        dy = ctx.saved_tensors[0]
+        shape = [-1 if i == ctx.args[0] else 1 for i in range(dy.ndim)]
+        d_db = d_db.reshape(shape)
+        d_dx = d_db.expand(dy.shape) if d_dx is None else d_dx + d_db
+    if d_dx is None:
+        return (None,) * 10
+    return _grad_input_grads(ctx, d_dx)
+
+
+bias_act_grad_db_op.register_autograd(_grad_db_backward, setup_context=_grad_setup_context)

@@ -13,7 +13,6 @@ Backends: ``ref`` (plain PyTorch, in StyleGAN2's two formulations, selected by
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -23,6 +22,7 @@ from gankern.ops._checks import check_int, check_number, check_same_device, chec
 from gankern.ops._layout import span
 from gankern.ops.bias_act import ACTIVATIONS, BiasActArgs, bias_act_ref
 from gankern.ops.conv2d_resample import conv2d_resample, resampled_geometry
+from gankern.ops.modulated_conv2d_weight import prenorm_scale
 from gankern.ops.upfirdn2d import _parse_padding
 
 
@@ -134,15 +134,18 @@ def prenormalize(x, weight, styles, demodulate: bool):
     Scales each output channel of ``weight`` to a largest magnitude of ``1 / sqrt(fan_in)``
     and each sample's styles to a largest magnitude of 1. Demodulation divides both scales
     out again, so the result is unchanged, but no modulated weight exceeds 1 in magnitude.
+    (The fused backends apply the weight's part once per weight value, see
+    :mod:`gankern.ops.modulated_conv2d_weight`.)
     """
     if x.dtype != torch.float16 or not demodulate:
         return weight, styles
-    fan_in = weight.shape[1] * weight.shape[2] * weight.shape[3]
-    tiny = torch.finfo(weight.dtype).tiny
-    w_max = weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True).clamp(min=tiny)
-    weight = weight * (1 / math.sqrt(fan_in) / w_max)
+    return weight * prenorm_scale(weight), prenormalize_styles(styles)
+
+
+def prenormalize_styles(styles: torch.Tensor) -> torch.Tensor:
+    """The styles' part of :func:`prenormalize`: each sample's to a largest magnitude of 1."""
     s_max = styles.norm(float("inf"), dim=1, keepdim=True).clamp(min=torch.finfo(styles.dtype).tiny)
-    return weight, styles / s_max
+    return styles / s_max
 
 
 def modulated_conv2d_ref(x, weight, styles, noise, bias, f, args: ModConvArgs) -> torch.Tensor:
@@ -306,9 +309,9 @@ def modulated_conv2d(
         x, weight, styles, noise, up, down, padding, resample_filter, demodulate, flip_weight,
         fused_modconv, bias, act, alpha, gain, clamp,
     )
-    weight, styles = prenormalize(x, weight, styles, args.demodulate)
     inputs = (x, weight, styles, noise, bias, resample_filter, args)
     backend = select_impl("modulated_conv2d", impl, FAST_BACKENDS, inputs, x.device)
     if backend == "ref":
-        return modulated_conv2d_ref(*inputs)
-    return FAST_BACKENDS[backend][1](*inputs)
+        weight, styles = prenormalize(x, weight, styles, args.demodulate)
+        return modulated_conv2d_ref(x, weight, styles, noise, bias, resample_filter, args)
+    return FAST_BACKENDS[backend][1](*inputs)  # prenormalizes as it prepares the weight

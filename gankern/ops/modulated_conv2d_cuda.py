@@ -30,22 +30,26 @@ def _up1_padding(size: int, k: int, stride: int, pad0: int, out: int) -> int:
     return (out - 1) * stride + k - size - pad0
 
 
-def conv_torch(xs, w, up, stride, pad_y, pad_x, out_h, out_w) -> torch.Tensor:
+def conv_torch(xs, w, up, stride, pad_y, pad_x, out_h, out_w, groups=1) -> torch.Tensor:
     """The (already modulated) convolution of the fused op with torch's convolutions.
 
     ``z[j] = sum_k w[k] * xu[j * stride + k - pad]`` with ``xu`` the ``up``-fold zero-inserted
-    input, ``out_h x out_w`` pixels; negative paddings crop.
+    input, ``out_h x out_w`` pixels; negative paddings crop. ``groups``: ``xs`` holds
+    ``groups`` independent inputs of ``w.shape[1]`` channels each, ``w`` their kernels one
+    after the other (``[groups * O, C, kh, kw]``), as ``F.conv2d``'s groups.
     """
     kh, kw = w.shape[2], w.shape[3]
     if up == 1:
         bottom = _up1_padding(xs.shape[2], kh, stride, pad_y, out_h)
         right = _up1_padding(xs.shape[3], kw, stride, pad_x, out_w)
         if pad_y == bottom and pad_x == right and pad_y >= 0 and pad_x >= 0:
-            return F.conv2d(xs, w, stride=stride, padding=(pad_y, pad_x))
-        return F.conv2d(F.pad(xs, [pad_x, right, pad_y, bottom]), w, stride=stride)
+            return F.conv2d(xs, w, stride=stride, padding=(pad_y, pad_x), groups=groups)
+        return F.conv2d(F.pad(xs, [pad_x, right, pad_y, bottom]), w, stride=stride, groups=groups)
     # Zero insertion + correlation = a transposed convolution with the flipped, transposed
     # kernel, whose output starts k - 1 - pad pixels earlier: crop (or pad) to the window.
-    full = F.conv_transpose2d(xs, w.flip([2, 3]).transpose(0, 1), stride=up)
+    o, c = w.shape[0] // groups, w.shape[1]
+    wt = w.flip([2, 3]).reshape(groups, o, c, kh, kw).transpose(1, 2).reshape(groups * c, o, kh, kw)
+    full = F.conv_transpose2d(xs, wt, stride=up, groups=groups)
     left, top = pad_x - kw + 1, pad_y - kh + 1
     return F.pad(full, [left, out_w - full.shape[3] - left, top, out_h - full.shape[2] - top])
 
@@ -88,13 +92,41 @@ def modconv_epilogue_cuda(z, post, noise, bias, act_idx, alpha, gain, clamp) -> 
     )
 
 
+def modulates_weights(x: torch.Tensor, w: torch.Tensor, pre: torch.Tensor | None) -> bool:
+    """Whether :func:`modconv_conv_cuda` scales per-sample weights instead of the input.
+
+    Scaling the weights writes ``N * O * C * kh * kw`` values, scaling the input reads and
+    writes ``N * C * H * W``: the weights win when ``O * kh * kw <= H * W`` (StyleGAN2's
+    layers from 64 x 64 pixels on). The grouped convolution needs the batch and channel
+    dimensions of a contiguous (NCHW) input to merge into one without a copy.
+    """
+    if pre is None or not x.is_contiguous():
+        return False
+    return w.shape[0] * w.shape[2] * w.shape[3] <= x.shape[2] * x.shape[3]
+
+
 def modconv_conv_cuda(
-    x, w, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w,
+    x, w, wk, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w,
     act_idx, alpha, gain, clamp, save_z,
 ):
-    """cuDNN convolution of the modulated input, then the fused epilogue kernel."""
+    """cuDNN convolution of the modulated input, then the fused epilogue kernel.
+
+    The modulation never takes a pass of its own over a large input: either the weights are
+    scaled per sample (one grouped convolution, see :func:`modulates_weights`) or, for
+    inputs smaller than those weights, the input is.
+    """
     fmt = output_memory_format(x)
-    z = conv_torch(_modulate(x, pre), w.to(x.dtype), up, stride, pad_y, pad_x, out_h, out_w)
+    wk = w.to(x.dtype) if wk is None else wk
+    if modulates_weights(x, wk, pre):
+        n, c = x.shape[:2]
+        o, kh, kw = wk.shape[0], wk.shape[2], wk.shape[3]
+        wm = (wk.float()[None] * pre.float()[:, None, :, None, None]).to(x.dtype)
+        z = conv_torch(
+            x.reshape(1, n * c, *x.shape[2:]), wm.reshape(n * o, c, kh, kw), up, stride, pad_y,
+            pad_x, out_h, out_w, groups=n,
+        ).reshape(n, o, out_h, out_w)  # fmt: skip
+    else:
+        z = conv_torch(_modulate(x, pre), wk, up, stride, pad_y, pad_x, out_h, out_w)
     z = z.contiguous(memory_format=fmt)
     trivial = (
         post is None and noise is None and bias is None and act_idx == 1

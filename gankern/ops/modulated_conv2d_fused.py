@@ -7,7 +7,9 @@ noise, the bias, the activation, the gain and the clamp before the only write.
 
 The demodulation coefficients ``d[n, o] = rsqrt(sum_i s[n, i]^2 * sum_k w[o, i, k]^2 + 1e-8)``
 are a tiny ``[N, Cin] x [Cin, Cout]`` product, computed in float32 by torch (and so
-differentiated by torch).
+differentiated by torch). Their weight part ``sum_k w^2``, the float16 prenormalization, the
+flip, the cast and the kernels' packing of the weight are prepared once per weight value
+(:mod:`gankern.ops.modulated_conv2d_weight`).
 
 Resampling follows StyleGAN2's ``conv2d_resample`` in its cheapest order:
 
@@ -22,13 +24,15 @@ from __future__ import annotations
 
 import torch
 
+from gankern.ops.modulated_conv2d import prenormalize_styles
 from gankern.ops.modulated_conv2d_ops import modulated_conv2d_conv, modulated_conv2d_epilogue
+from gankern.ops.modulated_conv2d_weight import WeightSpec, prepared_weight
 from gankern.ops.upfirdn2d import upfirdn2d
 
 
-def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-    """``rsqrt(sum_{i,k} (weight[o, i, k] * styles[n, i]) ** 2 + 1e-8)``, ``[N, Cout]`` float32."""
-    w2 = weight.float().square().sum(dim=[2, 3])  # [O, I]
+def demodulation_coefficients(w2: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """``rsqrt(sum_i styles[n, i]^2 * w2[o, i] + 1e-8)``, ``[N, Cout]`` float32, from
+    ``w2[o, i] = sum_k weight[o, i, k]^2`` (float32)."""
     return (styles.float().square() @ w2.t() + 1e-8).rsqrt()
 
 
@@ -37,12 +41,20 @@ def _grad_needed(*tensors) -> bool:
 
 
 def modulated_conv2d_fused(x, weight, styles, noise, bias, f, args, backend: str) -> torch.Tensor:
-    """Run ``modulated_conv2d`` on a fused backend (arguments validated by the caller)."""
+    """Run ``modulated_conv2d`` on a fused backend (arguments validated by the caller; the
+    weight not yet prenormalized: that happens here, with the rest of its preparation)."""
     kh, kw = weight.shape[2], weight.shape[3]
     pointwise = kh == 1 and kw == 1
+    prenorm = x.dtype == torch.float16 and args.demodulate
+    if prenorm:
+        styles = prenormalize_styles(styles)
+    spec = WeightSpec(
+        dtype=x.dtype, flip=not (args.flip_weight or pointwise), prenorm=prenorm,
+        packed=backend == "triton",
+    )  # fmt: skip
+    w, wk, w2 = prepared_weight(weight, spec)
     pre = styles.float()
-    post = demodulation_coefficients(weight, styles) if args.demodulate else None
-    w = weight if args.flip_weight or pointwise else weight.flip([2, 3])
+    post = demodulation_coefficients(w2, styles) if args.demodulate else None
     if noise is not None and noise.ndim < 4:
         noise = noise.reshape((1,) * (4 - noise.ndim) + tuple(noise.shape))
     epilogue = (args.act, args.alpha, args.gain, args.clamp)
@@ -61,7 +73,7 @@ def modulated_conv2d_fused(x, weight, styles, noise, bias, f, args, backend: str
             args.act != "linear" or args.clamp >= 0 or (post is not None and post.requires_grad)
         )
         y, _ = modulated_conv2d_conv(
-            x, w, pre, post, noise, bias, 1, stride, pad_y, pad_x, args.out_h, args.out_w,
+            x, w, wk, pre, post, noise, bias, 1, stride, pad_y, pad_x, args.out_h, args.out_w,
             *epilogue, save_z, backend,
         )
         return y
@@ -69,7 +81,7 @@ def modulated_conv2d_fused(x, weight, styles, noise, bias, f, args, backend: str
     # Upsampling: convolution (transposed, zeros skipped), filter, then the epilogue.
     if pointwise and down == 1:
         u, _ = modulated_conv2d_conv(
-            x, w, pre, None, None, None, 1, 1, 0, 0, x.shape[2], x.shape[3],
+            x, w, wk, pre, None, None, None, 1, 1, 0, 0, x.shape[2], x.shape[3],
             "linear", 0.0, 1.0, -1.0, False, backend,
         )
         u = upfirdn2d(u, f, up=up, padding=list(args.rpads), gain=up**2)
@@ -77,7 +89,7 @@ def modulated_conv2d_fused(x, weight, styles, noise, bias, f, args, backend: str
         u_h = x.shape[2] * up + py0 + py1 - kh + 1
         u_w = x.shape[3] * up + px0 + px1 - kw + 1
         u, _ = modulated_conv2d_conv(
-            x, w, pre, None, None, None, up, 1, py0, px0, u_h, u_w,
+            x, w, wk, pre, None, None, None, up, 1, py0, px0, u_h, u_w,
             "linear", 0.0, 1.0, -1.0, False, backend,
         )
         u = upfirdn2d(u, f, gain=up**2)

@@ -4,7 +4,7 @@ Three ``torch.library`` ops carry the computation, each with a ``backend`` argum
 (``"triton"`` or ``"cuda"``) so one set of registrations (fake kernels for
 ``torch.compile``, autograd) serves both fast backends:
 
-``gankern::modulated_conv2d_conv(x, w, pre, post, noise, bias, up, stride, ...) -> (y, z)``
+``gankern::modulated_conv2d_conv(x, w, wk, pre, post, noise, bias, up, stride, ...) -> (y, z)``
     ``z = conv(x * pre, w)`` (zero insertion ``up``, stride, padding; see
     :mod:`gankern.ops.triton.modulated_conv2d_conv`) and the fused epilogue
     ``y = clamp(act(z * post + noise + bias) * gain)``. ``z`` is written only when the
@@ -24,11 +24,13 @@ Weight gradients honour :func:`gankern.ops.no_weight_gradients`.
 
 Two more ops (``modulated_conv2d_epilogue_grad``, ``modulated_conv2d_modulation_grad``)
 fuse those torch reductions into single Triton passes for first-order backwards, where the
-backward need not be differentiable itself.
+backward need not be differentiable itself; both fast backends use them (the ``cuda``
+backend wherever Triton can launch).
 """
 
 import torch
 
+from gankern.ops._backend import triton_unavailable_reason
 from gankern.ops._device import on_device_of
 from gankern.ops._layout import output_memory_format
 from gankern.ops.bias_act import ACTIVATIONS
@@ -60,6 +62,7 @@ def _impl(backend: str):
 def modulated_conv2d_conv(
     x: torch.Tensor,
     w: torch.Tensor,
+    wk: torch.Tensor | None,
     pre: torch.Tensor | None,
     post: torch.Tensor | None,
     noise: torch.Tensor | None,
@@ -77,18 +80,23 @@ def modulated_conv2d_conv(
     save_z: bool,
     backend: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Modulated convolution with the fused epilogue; ``clamp < 0`` means no clamping."""
+    """Modulated convolution with the fused epilogue; ``clamp < 0`` means no clamping.
+
+    ``wk``, when given, holds ``w``'s values already in the kernels' dtype and layout (the
+    cached preparation of :mod:`gankern.ops.modulated_conv2d_weight`); else the launcher
+    prepares ``w``. Autograd differentiates ``w`` only.
+    """
     conv, _, _ = _impl(backend)
     with on_device_of(x):
         return conv(
-            x, w, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w,
+            x, w, wk, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w,
             ACTIVATIONS[act].cuda_idx, alpha, gain, clamp, save_z,
         )
 
 
 @modulated_conv2d_conv.register_fake
-def _(x, w, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w, act, alpha, gain,
-      clamp, save_z, backend):
+def _(x, w, wk, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w, act, alpha,
+      gain, clamp, save_z, backend):
     shape = (x.shape[0], w.shape[0], out_h, out_w)
     y = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=output_memory_format(x))
     z = torch.empty_like(y) if save_z else x.new_empty(0)
@@ -221,7 +229,7 @@ def conv_input_grad(g, w, up, stride, pad_y, pad_x, in_h, in_w, backend):
     """
     kh, kw = w.shape[2], w.shape[3]
     y, _ = modulated_conv2d_conv(
-        g, _flip_transpose(w).to(g.dtype), None, None, None, None, stride, up,
+        g, _flip_transpose(w).to(g.dtype), None, None, None, None, None, stride, up,
         kh - 1 - pad_y, kw - 1 - pad_x, in_h, in_w, "linear", 0.0, 1.0, -1.0, False, backend,
     )
     return y
@@ -236,13 +244,17 @@ def modulated_input_grads(dxs, x, pre, need_x, need_pre):
     return dx, dpre
 
 
-def _fused_first_order(backend: str) -> bool:
+def _fused_first_order(backend: str, *tensors: torch.Tensor) -> bool:
     """Whether this backward may use the fused, non-differentiable Triton kernels.
 
     Autograd runs a backward with grad mode on only under ``create_graph=True``; then the
     backward must be made of differentiable ops. Otherwise one fused pass does the same.
+    The kernels are backend-neutral Triton: the ``cuda`` backend shares them wherever
+    Triton can launch on ``tensors`` (else it keeps the torch ops).
     """
-    return backend == "triton" and not torch.is_grad_enabled()
+    if torch.is_grad_enabled():
+        return False
+    return backend == "triton" or triton_unavailable_reason(*tensors) is None
 
 
 @torch.library.custom_op("gankern::modulated_conv2d_epilogue_grad", mutates_args=())
@@ -314,7 +326,7 @@ def _epilogue_grads(dy, z, post, noise, bias, act, alpha, gain, clamp, needs, ba
     """:func:`epilogue_backward`, or its fused kernel when that is allowed."""
     if not any(needs):
         return None, None, None, None
-    if _fused_first_order(backend):
+    if _fused_first_order(backend, dy):
         z_or_layout = z if z is not None else dy  # z is only read where it was saved
         grads = modulated_conv2d_epilogue_grad(
             dy, z_or_layout, post, noise, bias, act, alpha, gain, clamp, *needs[1:]
@@ -325,7 +337,7 @@ def _epilogue_grads(dy, z, post, noise, bias, act, alpha, gain, clamp, needs, ba
 
 def _input_grads(dxs, x, pre, need_x, need_pre, backend):
     """:func:`modulated_input_grads`, or its fused kernel when that is allowed."""
-    if pre is not None and _fused_first_order(backend):
+    if pre is not None and _fused_first_order(backend, dxs, x):
         dx, dpre = modulated_conv2d_modulation_grad(dxs, x, pre, need_x, need_pre)
         return (dx if need_x else None), (dpre if need_pre else None)
     return modulated_input_grads(dxs, x, pre, need_x, need_pre)
@@ -340,8 +352,8 @@ def _cast(t: torch.Tensor | None, like: torch.Tensor | None) -> torch.Tensor | N
 
 
 def _conv_setup_context(ctx, inputs, output):
-    x, w, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w = inputs[:12]
-    act, alpha, gain, clamp, save_z, backend = inputs[12:]
+    x, w, _, pre, post, noise, bias, up, stride, pad_y, pad_x, out_h, out_w = inputs[:13]
+    act, alpha, gain, clamp, save_z, backend = inputs[13:]
     ctx.save_for_backward(x, w, pre, post, noise, bias, output[1] if save_z else None)
     ctx.conf = (up, stride, pad_y, pad_x, act, alpha, gain, clamp, backend)
 
@@ -349,7 +361,7 @@ def _conv_setup_context(ctx, inputs, output):
 def _conv_backward(ctx, dy, dz_out):
     x, w, pre, post, noise, bias, z = ctx.saved_tensors
     up, stride, pad_y, pad_x, act, alpha, gain, clamp, backend = ctx.conf
-    need_x, need_w, need_pre, need_post, need_noise, need_bias = ctx.needs_input_grad[:6]
+    need_x, need_w, _, need_pre, need_post, need_noise, need_bias = ctx.needs_input_grad[:7]
     need_w = need_w and not weight_gradients_disabled()
     need_conv = need_x or need_w or need_pre
     if (act != "linear" or clamp >= 0 or need_post) and z is None:
@@ -374,8 +386,8 @@ def _conv_backward(ctx, dy, dz_out):
                 gz, x, pre, up, stride, pad_y, pad_x, w.shape[2], w.shape[3], backend
             ).to(w.dtype)
     return (
-        dx, dw, _cast(dpre, pre), _cast(dpost, post), _cast(dnoise, noise), _cast(dbias, bias),
-        *([None] * 12),
+        dx, dw, None, _cast(dpre, pre), _cast(dpost, post), _cast(dnoise, noise),
+        _cast(dbias, bias), *([None] * 12),
     )
 
 
@@ -420,7 +432,7 @@ def _wgrad_backward(ctx, ddw):
     if need_g:
         # dw is linear in g: its adjoint w.r.t. g is the forward convolution by ddw.
         dg, _ = modulated_conv2d_conv(
-            x, ddw, pre, None, None, None, up, stride, pad_y, pad_x, g.shape[2], g.shape[3],
+            x, ddw, None, pre, None, None, None, up, stride, pad_y, pad_x, g.shape[2], g.shape[3],
             "linear", 0.0, 1.0, -1.0, False, backend,
         )
         dg = dg.to(g.dtype)

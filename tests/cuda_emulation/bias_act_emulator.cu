@@ -7,6 +7,10 @@
 #define GANKERN_BIAS_ACT_HOST_EMULATION
 #include "kernels/bias_act.cu"
 
+#include <algorithm>
+#include <limits>
+#include <vector>
+
 namespace {
 
 namespace detail = gankern::bias_act_detail;
@@ -27,7 +31,48 @@ struct HostLauncher {
     }
     return cudaSuccess;
   }
+
+  // Every block of the grid, phase by phase (what the barriers between them guarantee),
+  // with a fresh NaN-filled shared buffer: a slot read before it is written shows.
+  template <typename T, int ACT, bool COL, bool VEC>
+  cudaError_t run_grad_db(const detail::GradDbArgs<T>& a) {
+    using Block = detail::GradDbBlock<T, ACT, COL, VEC>;
+    std::vector<float> red(detail::kThreads * Block::V);
+    for (int64_t b = 0; b < a.plan.blocks * a.plan.groups; ++b) {
+      std::fill(red.begin(), red.end(), std::numeric_limits<float>::quiet_NaN());
+      const Block block(a, b);
+      for (int t = 0; t < detail::kThreads; ++t) block.accumulate(t, red.data());
+      for (int s = a.plan.lanes / 2; s > 0; s >>= 1) {
+        for (int t = 0; t < detail::kThreads; ++t) block.step(s, t, red.data());
+      }
+      for (int t = 0; t < detail::kThreads; ++t) block.finish(t, red.data());
+    }
+    return cudaSuccess;
+  }
 };
+
+gankern::BiasActGradDbParams grad_db_params(void* out, const void* src, const void* b,
+                                            const void* x, const void* y, float* part,
+                                            int64_t rows, int64_t cols, int64_t channels,
+                                            int channel_is_col, int act, float alpha, float gain,
+                                            float clamp) {
+  gankern::BiasActGradDbParams p{};
+  p.out = out;
+  p.src = src;
+  p.b = b;
+  p.x = x;
+  p.y = y;
+  p.part = part;
+  p.rows = rows;
+  p.cols = cols;
+  p.channels = channels;
+  p.channel_is_col = channel_is_col != 0;
+  p.act = act;
+  p.alpha = alpha;
+  p.gain = gain;
+  p.clamp = clamp;
+  return p;
+}
 
 }  // namespace
 
@@ -76,4 +121,41 @@ extern "C" int gankern_bias_act_vectorized(const void* out, const void* src, con
   p.dim_size = 1;
   detail::KernelArgs<float> a;
   return detail::make_args(p, &a) && a.vectorized ? 1 : 0;
+}
+
+// The partial-sum groups launch_bias_act_grad_db would write (0 for bad parameters), and
+// whether it takes the 16-byte path; part is not read.
+extern "C" int64_t gankern_bias_act_grad_db_plan(int dtype, void* out, const void* src,
+                                                 const void* b, const void* x, const void* y,
+                                                 int64_t rows, int64_t cols, int64_t channels,
+                                                 int channel_is_col, int act, int* vectorized) {
+  const auto p = grad_db_params(out, src, b, x, y, nullptr, rows, cols, channels,
+                                channel_is_col, act, 0.f, 1.f, -1.f);
+  detail::GradDbPlan plan;
+  bool ok = false;
+  switch (dtype) {
+    case 0: ok = detail::make_grad_db_plan<float>(p, &plan); break;
+    case 1: ok = detail::make_grad_db_plan<__half>(p, &plan); break;
+    case 2: ok = detail::make_grad_db_plan<__nv_bfloat16>(p, &plan); break;
+    default: break;
+  }
+  *vectorized = ok && plan.vec ? 1 : 0;
+  return ok ? plan.groups : 0;
+}
+
+// launch_bias_act_grad_db on the host; returns its cudaError_t (0 on success).
+extern "C" int gankern_bias_act_grad_db_emulate(int dtype, void* out, const void* src,
+                                                const void* b, const void* x, const void* y,
+                                                float* part, int64_t rows, int64_t cols,
+                                                int64_t channels, int channel_is_col, int act,
+                                                float alpha, float gain, float clamp) {
+  const auto p = grad_db_params(out, src, b, x, y, part, rows, cols, channels, channel_is_col,
+                                act, alpha, gain, clamp);
+  HostLauncher launcher{0, false};
+  switch (dtype) {
+    case 0: return detail::dispatch_grad_db<float>(p, launcher);
+    case 1: return detail::dispatch_grad_db<__half>(p, launcher);
+    case 2: return detail::dispatch_grad_db<__nv_bfloat16>(p, launcher);
+    default: return cudaErrorInvalidValue;
+  }
 }

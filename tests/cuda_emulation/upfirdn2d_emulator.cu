@@ -21,6 +21,7 @@ namespace detail = gankern::upfirdn2d::detail;
 
 struct HostLauncher {
   Path path = Path::kDirect;
+  int vector_blocks = 0;  // blocks that staged their window with 16-byte vector loads
 
   template <typename Block>
   cudaError_t tiled(const Params& p, Path chosen) {
@@ -32,6 +33,7 @@ struct HostLauncher {
     for (int64_t b = 0; b < Block::num_blocks(p); ++b) {
       std::fill(buffer.begin(), buffer.end(), std::numeric_limits<float>::quiet_NaN());
       const Block block(p, int(b));
+      vector_blocks += block.vector_window(p) ? 1 : 0;
       for (int t = 0; t < detail::kThreads; ++t) block.load(p, t, smem);
       for (int t = 0; t < detail::kThreads; ++t) block.compute(p, t, smem);
     }
@@ -50,12 +52,12 @@ struct HostLauncher {
 }  // namespace
 
 // Runs upfirdn2d like gankern::upfirdn2d::launch would; returns the Path taken, -1 on a
-// bad dtype. dtype: 0 float32, 1 float16, 2 bfloat16 (x and y hold raw 16-bit values).
+// bad dtype, and in *vector_blocks how many blocks staged with 16-byte vector loads. dtype: 0 float32, 1 float16, 2 bfloat16 (x and y hold raw 16-bit values).
 extern "C" int gankern_upfirdn2d_emulate(
     const void* x, const float* f, void* y, int n, int c, int in_h, int in_w, int out_h,
     int out_w, const int64_t* sx, const int64_t* sy, int up_x, int up_y, int down_x,
     int down_y, int pad_x0, int pad_y0, int fh, int fw, int separable, int flip_filter,
-    float gain, int dtype) {
+    float gain, int dtype, int* vector_blocks) {
   Params p{};
   p.x = x;
   p.f = f;
@@ -95,5 +97,6 @@ extern "C" int gankern_upfirdn2d_emulate(
     default:
       return -1;
   }
+  *vector_blocks = launcher.vector_blocks;
   return int(launcher.path);
 }

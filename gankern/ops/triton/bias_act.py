@@ -26,7 +26,7 @@ import triton
 import triton.language as tl
 
 from gankern.ops._layout import is_dense, same_layout
-from gankern.ops.triton._host import cdiv
+from gankern.ops.triton._host import cdiv, next_power_of_2
 
 MODE_FORWARD = 0
 MODE_GRAD = 1
@@ -170,8 +170,46 @@ def _bias_act_kernel(
         offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     else:
         offs = pid * BLOCK + tl.arange(0, BLOCK)
+    # Whole blocks without masks, so that every access is a 16-byte vector whatever n is;
+    # only the last block masks (a mask that is not constant over 8 elements splits them).
+    if (pid + 1) * BLOCK <= n:
+        _bias_act_block(
+            out_ptr, src_ptr, b_ptr, x_ptr, y_ptr, dy_ptr, offs, n, dim_stride, dim_size,
+            stride_magic, stride_shift, size_magic, size_shift,
+            alpha, gain, inv_gain, clamp, clamp_stored,
+            MODE, ACT, HAS_BIAS, LOAD_X, LOAD_Y, HAS_CLAMP, INDEX_64, False,
+        )  # fmt: skip
+    else:
+        _bias_act_block(
+            out_ptr, src_ptr, b_ptr, x_ptr, y_ptr, dy_ptr, offs, n, dim_stride, dim_size,
+            stride_magic, stride_shift, size_magic, size_shift,
+            alpha, gain, inv_gain, clamp, clamp_stored,
+            MODE, ACT, HAS_BIAS, LOAD_X, LOAD_Y, HAS_CLAMP, INDEX_64, True,
+        )  # fmt: skip
+
+
+@triton.jit
+def _load(ptr, mask, MASKED: tl.constexpr):
+    if MASKED:
+        v = tl.load(ptr, mask=mask, other=0)
+    else:
+        v = tl.load(ptr)
+    return v.to(tl.float32)
+
+
+@triton.jit
+def _bias_act_block(
+    out_ptr, src_ptr, b_ptr, x_ptr, y_ptr, dy_ptr, offs, n, dim_stride, dim_size,
+    stride_magic, stride_shift, size_magic, size_shift,
+    alpha, gain, inv_gain, clamp, clamp_stored,
+    MODE: tl.constexpr, ACT: tl.constexpr, HAS_BIAS: tl.constexpr,
+    LOAD_X: tl.constexpr, LOAD_Y: tl.constexpr, HAS_CLAMP: tl.constexpr,
+    INDEX_64: tl.constexpr, MASKED: tl.constexpr,
+):  # fmt: skip
+    """One block of :func:`_bias_act_kernel`: elements ``offs`` (masked by ``offs < n``
+    only when ``MASKED``)."""
     mask = offs < n
-    src = tl.load(src_ptr + offs, mask=mask, other=0).to(tl.float32)
+    src = _load(src_ptr + offs, mask, MASKED)
 
     # The bias index: the position along `dim` of each element of the flat storage.
     bias = 0.0
@@ -182,15 +220,15 @@ def _bias_act_kernel(
             u = offs.to(tl.uint32)
             q = _fast_div(u, stride_magic.to(tl.uint32), stride_shift.to(tl.uint32))
             c = q - _fast_div(q, size_magic.to(tl.uint32), size_shift.to(tl.uint32)) * dim_size
-        bias = tl.load(b_ptr + c, mask=mask, other=0).to(tl.float32)
+        bias = _load(b_ptr + c, mask, MASKED)
 
     z = 0.0
     yy = 0.0
     y_raw = 0.0
     if LOAD_X:
-        z = tl.load(x_ptr + offs, mask=mask, other=0).to(tl.float32) + bias
+        z = _load(x_ptr + offs, mask, MASKED) + bias
     if LOAD_Y:
-        y_raw = tl.load(y_ptr + offs, mask=mask, other=0).to(tl.float32)
+        y_raw = _load(y_ptr + offs, mask, MASKED)
         yy = y_raw * inv_gain
 
     if MODE == 0:
@@ -202,18 +240,99 @@ def _bias_act_kernel(
         if MODE == 1:
             out = src * gain * _grad(z, yy, alpha, ACT)
         else:
-            dy = tl.load(dy_ptr + offs, mask=mask, other=0).to(tl.float32)
+            dy = _load(dy_ptr + offs, mask, MASKED)
             out = src * dy * gain * _grad2(z, yy, ACT)
         if HAS_CLAMP:
-            # No gradient where the forward clamped: recomputed from x + b for swish (exact,
-            # as torch.clamp: the bounds pass), otherwise read off the saved output.
-            if LOAD_X:
-                v = activation(z, alpha, ACT) * gain
-                keep = (v >= -clamp) & (v <= clamp)
+            out = _unclamped(out, z, y_raw, alpha, gain, clamp, clamp_stored, ACT, LOAD_X)
+    if MASKED:
+        tl.store(out_ptr + offs, out.to(out_ptr.dtype.element_ty), mask=mask)
+    else:
+        tl.store(out_ptr + offs, out.to(out_ptr.dtype.element_ty))
+
+
+@triton.jit
+def _unclamped(out, z, y_raw, alpha, gain, clamp, clamp_stored, ACT: tl.constexpr,
+               LOAD_X: tl.constexpr):  # fmt: skip
+    """``out`` where the forward did not clamp, else 0.
+
+    The mask is recomputed from ``z = x + b`` for swish (exact, as torch.clamp: the bounds
+    pass), otherwise read off the saved output ``y_raw``.
+    """
+    if LOAD_X:
+        v = activation(z, alpha, ACT) * gain
+        keep = (v >= -clamp) & (v <= clamp)
+    else:
+        keep = tl.abs(y_raw) < clamp_stored
+    return tl.where(keep, out, 0.0)
+
+
+@triton.jit
+def _bias_act_grad_db_kernel(
+    out_ptr, src_ptr, b_ptr, x_ptr, y_ptr, part_ptr,
+    rows, cols, channels, groups, tiles_per_prog,
+    alpha, gain, inv_gain, clamp, clamp_stored,
+    ACT: tl.constexpr, LOAD_X: tl.constexpr, LOAD_Y: tl.constexpr, HAS_CLAMP: tl.constexpr,
+    CHANNEL_IS_COL: tl.constexpr, INDEX_64: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """MODE_GRAD with the bias gradient's partial sums, over the storage as a matrix.
+
+    The dense storage is ``[rows, cols]`` row-major. ``CHANNEL_IS_COL``: the bias dimension
+    is the innermost (``cols`` channels, e.g. channels_last); each program walks
+    ``tiles_per_prog`` row tiles of one column block and writes ``part[pid_r, col]``.
+    Otherwise every row is one channel plane (``row % channels`` is the channel, e.g. NCHW
+    with ``cols = H * W``); each program walks ``tiles_per_prog`` column tiles of one row
+    block and writes ``part[row, pid_k]``. The partial sums are of the float32 gradient,
+    before its rounding to the output dtype, and are added up in a fixed order afterwards.
+    """
+    # One axis of programs (the blocks can outnumber a grid's y limit): group fastest.
+    pid = tl.program_id(0)
+    pid_a = pid % groups
+    pid_b = pid // groups
+    if CHANNEL_IS_COL:
+        offs_k = pid_b * BLOCK_K + tl.arange(0, BLOCK_K)
+        acc = tl.zeros([BLOCK_K], dtype=tl.float32)
+    else:
+        offs_r = pid_b * BLOCK_R + tl.arange(0, BLOCK_R)
+        acc = tl.zeros([BLOCK_R], dtype=tl.float32)
+    for t in range(tiles_per_prog):
+        tile = pid_a * tiles_per_prog + t
+        if CHANNEL_IS_COL:
+            offs_r = tile * BLOCK_R + tl.arange(0, BLOCK_R)
+        else:
+            offs_k = tile * BLOCK_K + tl.arange(0, BLOCK_K)
+        mask = (offs_r < rows)[:, None] & (offs_k < cols)[None, :]
+        if INDEX_64:
+            offs = offs_r.to(tl.int64)[:, None] * cols + offs_k[None, :]
+        else:
+            offs = offs_r[:, None] * cols + offs_k[None, :]
+        src = tl.load(src_ptr + offs, mask=mask, other=0).to(tl.float32)
+        z = 0.0
+        yy = 0.0
+        y_raw = 0.0
+        if LOAD_X:
+            if CHANNEL_IS_COL:
+                c = offs_k[None, :]
             else:
-                keep = tl.abs(y_raw) < clamp_stored
-            out = tl.where(keep, out, 0.0)
-    tl.store(out_ptr + offs, out.to(out_ptr.dtype.element_ty), mask=mask)
+                c = (offs_r % channels)[:, None]
+            bias = tl.load(b_ptr + c, mask=mask, other=0).to(tl.float32)
+            z = tl.load(x_ptr + offs, mask=mask, other=0).to(tl.float32) + bias
+        if LOAD_Y:
+            y_raw = tl.load(y_ptr + offs, mask=mask, other=0).to(tl.float32)
+            yy = y_raw * inv_gain
+        g = src * gain * _grad(z, yy, alpha, ACT)
+        if HAS_CLAMP:
+            g = _unclamped(g, z, y_raw, alpha, gain, clamp, clamp_stored, ACT, LOAD_X)
+        tl.store(out_ptr + offs, g.to(out_ptr.dtype.element_ty), mask=mask)
+        g = tl.where(mask, g, 0.0)
+        if CHANNEL_IS_COL:
+            acc += tl.sum(g, axis=0)
+        else:
+            acc += tl.sum(g, axis=1)
+    if CHANNEL_IS_COL:
+        tl.store(part_ptr + pid_a * cols + offs_k, acc, mask=offs_k < cols)
+    else:
+        tl.store(part_ptr + offs_r * groups + pid_a, acc, mask=offs_r < rows)
 
 
 def fast_div_params(d: int) -> tuple[int, int]:
@@ -320,3 +439,73 @@ def bias_act_elementwise(
         num_warps=num_warps,
     )  # fmt: skip
     return out
+
+
+def bias_act_grad_db(
+    src: torch.Tensor,
+    b: torch.Tensor | None,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
+    geometry: tuple[int, int, int, bool],
+    act_id: int,
+    alpha: float,
+    gain: float,
+    clamp: float,
+    *,
+    programs: int = 1024,
+    force_index_64: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MODE_GRAD and the bias gradient's float32 partial sums in one pass.
+
+    Returns ``(dx, part)``: ``dx`` as :func:`bias_act_elementwise` in MODE_GRAD computes it,
+    and the partial sums that :func:`gankern.ops._bias_act_op.reduce_db_partials` adds up to
+    ``db``. ``geometry`` is ``(rows, cols, channels, channel_is_col)`` from
+    :func:`gankern.ops._bias_act_op.db_geometry`. ``b`` is read only for swish (``x + b``);
+    the other tensors follow :func:`bias_act_elementwise`'s rules. ``programs`` is about
+    how many programs share the work (~8 per SM of an H100 by default; each walks several
+    tiles when there are more); ``force_index_64`` takes the 64-bit path (for tests).
+    """
+    if not is_dense(src):
+        raise ValueError(
+            f"src must be dense (non-overlapping, no holes), got strides {src.stride()}"
+        )
+    for name, t in (("x", x), ("y", y)):
+        if t is not None and not (same_layout(t, src) and t.dtype == src.dtype):
+            raise ValueError(
+                f"{name} must have src's dtype, shape and strides ({src.dtype}, "
+                f"{tuple(src.shape)}, {src.stride()}), got {t.dtype}, {tuple(t.shape)}, "
+                f"{t.stride()}"
+            )
+    rows, cols, channels, channel_is_col = geometry
+    if rows * cols != src.numel():
+        raise ValueError(f"geometry {geometry} does not cover src's {src.numel()} elements")
+    out = torch.empty_like(src)
+    block, num_warps = launch_config(src)
+    block_k = min(next_power_of_2(cols), 256 if channel_is_col else block)
+    # No more rows than there are (a single plane would otherwise mask most of its tile).
+    block_r = max(2, min(block // block_k, next_power_of_2(rows)))
+    if channel_is_col:
+        tiles, blocks = cdiv(rows, block_r), cdiv(cols, block_k)
+    else:
+        tiles, blocks = cdiv(cols, block_k), cdiv(rows, block_r)
+    groups = max(1, min(tiles, cdiv(programs, blocks)))
+    tiles_per_prog = cdiv(tiles, groups)
+    groups = cdiv(tiles, tiles_per_prog)
+    part_shape = (groups, cols) if channel_is_col else (rows, groups)
+    part = torch.empty(part_shape, dtype=torch.float32, device=src.device)
+    has_clamp = clamp >= 0
+    load_x = x is not None
+    if load_x and b is None:
+        raise ValueError("b is required with x (the derivative is read off x + b)")
+    _bias_act_grad_db_kernel[(groups * blocks,)](
+        out, src, src if b is None else b, src if x is None else x, src if y is None else y,
+        part, rows, cols, channels, groups, tiles_per_prog,
+        float(alpha), float(gain), (1.0 / gain) if gain != 0 else 0.0,
+        float(clamp), _as_stored(clamp, src.dtype) if has_clamp else 0.0,
+        ACT=act_id, LOAD_X=load_x, LOAD_Y=y is not None, HAS_CLAMP=has_clamp,
+        CHANNEL_IS_COL=channel_is_col,
+        INDEX_64=force_index_64 or src.numel() + block >= 2**31,
+        BLOCK_R=block_r, BLOCK_K=block_k,
+        num_warps=num_warps,
+    )  # fmt: skip
+    return out, part

@@ -34,6 +34,38 @@ from gankern.ops.modulated_conv2d_ops import output_memory_format
 from gankern.ops.triton._host import cdiv, next_power_of_2
 from gankern.ops.triton.modulated_conv2d_act import finish_epilogue
 
+# How the activation tile [pixels, channels] is read (A_LAYOUT):
+A_GATHER = 0  # any strides: one element per address, channels fastest across lanes
+A_CHANNELS_LAST = 1  # channels contiguous, C a multiple of BLOCK_K, pixel strides of 8
+#   elements: each pixel's BLOCK_K channels are 16-byte vectors, which the pipeliner turns
+#   into asynchronous copies (cp.async) into shared memory
+A_PIXELS_FASTEST = 2  # columns contiguous (NCHW): lanes run along pixels, so a warp reads
+#   neighbouring pixels of one channel (coalesced) instead of channels H * W apart
+
+
+@triton.jit
+def _load_a(x_ptr, row_off, row_ok, cc, c_ok, sxc, A_LAYOUT: tl.constexpr):
+    """The activation tile ``x[row_off + cc * sxc]`` (zero where masked), ``[M, K]``.
+
+    Alignment hints (``tl.multiple_of``) must be given by the caller: they attach to the
+    operation that made a value, and a function's argument has none here.
+    """
+    if A_LAYOUT == 1:
+        # No channel mask (C is a multiple of BLOCK_K) and aligned rows: 16-byte vectors.
+        a = tl.load(x_ptr + row_off[:, None] + cc[None, :], mask=row_ok[:, None], other=0.0)
+    elif A_LAYOUT == 2:
+        at = tl.load(
+            x_ptr + row_off[None, :] + cc[:, None] * sxc, mask=c_ok[:, None] & row_ok[None, :],
+            other=0.0,
+        )  # fmt: skip
+        a = tl.trans(at)
+    else:
+        a = tl.load(
+            x_ptr + row_off[:, None] + cc[None, :] * sxc, mask=row_ok[:, None] & c_ok[None, :],
+            other=0.0,
+        )  # fmt: skip
+    return a
+
 
 @triton.jit
 def _modconv_kernel(
@@ -60,10 +92,15 @@ def _modconv_kernel(
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    A_LAYOUT: tl.constexpr,
+    NOISE_PER_PIXEL: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    phase = tl.program_id(2)
+    # Output-channel tiles fastest: the programs that share an activation tile run together,
+    # so it is read from DRAM once and from L2 by the other O / BLOCK_N tiles.
+    num_n = tl.cdiv(O, BLOCK_N)
+    pid_n = tl.program_id(0) % num_n
+    pid_m = tl.program_id(0) // num_n
+    phase = tl.program_id(1)
     py = phase // UP
     px = phase % UP
 
@@ -99,15 +136,15 @@ def _modconv_kernel(
             ix = ix_num // UP
             row_ok = m_mask & y_ok & (ix_num >= 0) & (ix < W)
             row_off = x_base + tl.where(row_ok, iy * sxh + ix * sxw, 0)
+            if A_LAYOUT == 1:
+                row_off = tl.multiple_of(row_off, 8)  # pixel strides are multiples of 8
             w_tap = w_ptr + ky * swh + kx * sww
             for c0 in range(0, C, BLOCK_K):
-                cc = c0 + offs_k
+                # c0 is a multiple of BLOCK_K: tell the compiler (it cannot see it through the
+                # loop), so that contiguous channels become vector loads.
+                cc = tl.max_contiguous(tl.multiple_of(c0 + offs_k, BLOCK_K), BLOCK_K)
                 c_ok = cc < C
-                a = tl.load(
-                    x_ptr + row_off[:, None] + cc[None, :] * sxc,
-                    mask=row_ok[:, None] & c_ok[None, :],
-                    other=0.0,
-                )
+                a = _load_a(x_ptr, row_off, row_ok, cc, c_ok, sxc, A_LAYOUT)
                 if HAS_PRE:
                     # The modulation: scale input channel c of sample n by pre[n, c].
                     s = tl.load(
@@ -133,9 +170,12 @@ def _modconv_kernel(
         post_off = n_idx[:, None] * sqn + offs_o[None, :] * sqo
         v = v * tl.load(post_ptr + post_off, mask=out_mask, other=0.0)
     if HAS_NOISE:
-        noise_off = n_idx[:, None].to(tl.int64) * snn + offs_o[None, :] * sno
-        noise_off += (oy * snh + ox * snw)[:, None]
-        v += tl.load(noise_ptr + noise_off, mask=out_mask, other=0.0).to(tl.float32)
+        pix_off = n_idx.to(tl.int64) * snn + oy * snh + ox * snw
+        if NOISE_PER_PIXEL:  # one value per pixel (StyleGAN2's [N, 1, H, W] noise)
+            v += tl.load(noise_ptr + pix_off, mask=m_mask, other=0.0).to(tl.float32)[:, None]
+        else:
+            noise_off = pix_off[:, None] + offs_o[None, :] * sno
+            v += tl.load(noise_ptr + noise_off, mask=out_mask, other=0.0).to(tl.float32)
     if HAS_BIAS:
         v += tl.load(bias_ptr + offs_o, mask=o_mask, other=0.0).to(tl.float32)[None, :]
     v = finish_epilogue(v, alpha, gain, clamp, ACT, HAS_CLAMP)
@@ -146,6 +186,45 @@ def _modconv_kernel(
 
 def _clip_pow2(v: int, lo: int, hi: int) -> int:
     return max(lo, min(hi, next_power_of_2(v)))
+
+
+_SMS = 132  # an H100 SXM's multiprocessors: fewer 128-row tiles than this leave SMs idle
+
+
+def activation_layout(x: torch.Tensor, block_k: int) -> int:
+    """How the kernel reads ``x``'s tiles (``A_LAYOUT``, see :func:`_load_a`)."""
+    if x.stride(1) == 1 and x.shape[1] % block_k == 0:
+        if all(x.stride(d) % 8 == 0 or x.shape[d] == 1 for d in (0, 2, 3)):
+            return A_CHANNELS_LAST
+    if x.stride(3) == 1 and x.shape[3] > 1:
+        return A_PIXELS_FASTEST
+    return A_GATHER
+
+
+def conv_config(
+    dtype: torch.dtype, m: int, o: int, c: int, a_layout: int
+) -> tuple[int, int, int, int, int]:
+    """``(BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages)`` of the convolution kernel for
+    ``m`` output pixels (of one phase), ``o`` output and ``c`` input channels, activations
+    read as ``a_layout``."""
+    if triton_interpreter_enabled():
+        return _clip_pow2(m, 16, 64), _clip_pow2(o, 16, 64), _clip_pow2(c, 16, 32), 4, 1
+    if dtype == torch.float32 and dot_precision(dtype) == "ieee":
+        # Full float32 products run on the FMA units, which hold whole operand tiles in
+        # registers: larger tiles or pipelining spill on sm_90 (see
+        # tests/test_triton_sm90_compile.py, which compiles these configurations offline).
+        return 32, _clip_pow2(o, 16, 32), 16, 4, 1
+    if a_layout != A_CHANNELS_LAST:
+        # Element-wise gathers of the activations hold their indices in registers: larger
+        # tiles spill on sm_90.
+        return 64, _clip_pow2(o, 16, 64), _clip_pow2(c, 16, 32), 8, 3
+    # Tensor cores (float16, bfloat16, TF32) on channels_last activations (asynchronous
+    # 16-byte copies): 128 pixels by up to 128 output channels for two warpgroups (wgmma,
+    # 64 rows each) where the layer has enough tiles to fill the GPU.
+    block_n = _clip_pow2(o, 16, 128)
+    block_m = 128 if cdiv(m, 128) * cdiv(o, block_n) >= _SMS else 64
+    block_k = _clip_pow2(c, 16, 64 if dtype != torch.float32 else 32)
+    return block_m, block_n, block_k, 8, 3
 
 
 def dot_precision(dtype: torch.dtype) -> str:
@@ -168,6 +247,7 @@ def packed_weight(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def modconv_conv_triton(
     x: torch.Tensor,
     w: torch.Tensor,
+    wk: torch.Tensor | None,
     pre: torch.Tensor | None,
     post: torch.Tensor | None,
     noise: torch.Tensor | None,
@@ -187,34 +267,25 @@ def modconv_conv_triton(
     """Launch the kernel; returns ``(y, z)`` (``z`` empty unless ``save_z``).
 
     ``noise`` must broadcast to ``[N, O, out_h, out_w]``; ``clamp < 0`` means no clamping.
-    ``up > 1`` requires ``stride == 1``.
+    ``up > 1`` requires ``stride == 1``. ``wk``: ``w`` already packed in x's dtype, or None.
     """
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     fmt = output_memory_format(x)
     y = torch.empty((n, o, out_h, out_w), dtype=x.dtype, device=x.device, memory_format=fmt)
     z = torch.empty_like(y) if save_z else y.new_empty(0)
-    wk = packed_weight(w, x.dtype)
+    if wk is None:
+        wk = packed_weight(w, x.dtype)
     dummy = y  # stands in for absent optional tensors (never read)
     noise_e = noise.expand(n, o, out_h, out_w) if noise is not None else None
     z_strides = z.stride() if save_z else (0, 0, 0, 0)
 
     m_max = n * (-(-out_h // up)) * (-(-out_w // up))
-    if triton_interpreter_enabled():
-        block_m, block_n = _clip_pow2(m_max, 16, 64), _clip_pow2(o, 16, 64)
-        block_k = _clip_pow2(c, 16, 32)
-        num_warps, num_stages = 4, 1
-    elif x.dtype == torch.float32 and dot_precision(x.dtype) == "ieee":
-        # Full float32 products run on the FMA units, which hold whole operand tiles in
-        # registers: larger tiles or pipelining spill on sm_90 (see
-        # tests/test_triton_sm90_compile.py, which compiles these configurations offline).
-        block_m, block_n, block_k = 32, _clip_pow2(o, 16, 32), 16
-        num_warps, num_stages = 4, 1
-    else:
-        # Tensor cores (float16, bfloat16, TF32). 128-wide tiles spill on sm_90.
-        block_m, block_n, block_k = 64, _clip_pow2(o, 16, 64), _clip_pow2(c, 16, 32)
-        num_warps, num_stages = 8, 3
-    grid = (cdiv(m_max, block_m), cdiv(o, block_n), up * up)
+    a_layout = activation_layout(x, _clip_pow2(c, 16, 32))
+    block_m, block_n, block_k, num_warps, num_stages = conv_config(x.dtype, m_max, o, c, a_layout)
+    while a_layout == A_CHANNELS_LAST and c % block_k:
+        block_k //= 2  # steps of whole channel vectors (C is a multiple of 16 or 32 here)
+    grid = (cdiv(m_max, block_m) * cdiv(o, block_n), up * up)
     _modconv_kernel[grid](
         x, wk,
         pre if pre is not None else dummy,
@@ -244,6 +315,8 @@ def modconv_conv_triton(
         BLOCK_M=block_m,
         BLOCK_N=block_n,
         BLOCK_K=block_k,
+        A_LAYOUT=a_layout,
+        NOISE_PER_PIXEL=noise_e is not None and noise_e.stride(1) == 0,
         num_warps=num_warps,
         num_stages=num_stages,
     )

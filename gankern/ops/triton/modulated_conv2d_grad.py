@@ -28,9 +28,18 @@ from gankern.ops.triton.modulated_conv2d_act import SELU_ALPHA, SELU_SCALE, appl
 
 
 @triton.jit
-def _tile_offsets(n, offs_c, h, w, sn, sc, sh, sw):
-    """Offsets of the ``[pixels, channels]`` tile of sample ``n``."""
-    return n * sn + offs_c[None, :] * sc + (h * sh + w * sw)[:, None]
+def _tile_offsets(n, offs_c, offs_p, W, sn, sc, sh, sw, FLAT: tl.constexpr):
+    """Offsets of the ``[pixels, channels]`` tile of sample ``n``, pixels ``offs_p = h W + w``.
+
+    ``FLAT`` (``sh == W * sw``, as in NCHW and channels_last): the pixel offset is
+    ``offs_p * sw``, no division, and a stride of 1 (channels or columns contiguous) lets
+    the compiler turn the tile's rows or columns into 16-byte vector accesses.
+    """
+    if FLAT:
+        pix = offs_p * sw
+    else:
+        pix = (offs_p // W) * sh + (offs_p % W) * sw
+    return n * sn + offs_c[None, :] * sc + pix[:, None]
 
 
 @triton.jit
@@ -83,6 +92,7 @@ def _epilogue_grad_kernel(
     NONLINEAR: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK_O: tl.constexpr,
+    FLAT: tl.constexpr,
 ):
     pid_p = tl.program_id(0)
     pid_o = tl.program_id(1)
@@ -92,14 +102,12 @@ def _epilogue_grad_kernel(
     p_ok = offs_p < HW
     o_ok = offs_o < O
     mask = p_ok[:, None] & o_ok[None, :]
-    h = offs_p // W
-    w = offs_p % W
 
-    dy_off = _tile_offsets(n, offs_o, h, w, sdn, sdo, sdh, sdw)
+    dy_off = _tile_offsets(n, offs_o, offs_p, W, sdn, sdo, sdh, sdw, FLAT)
     dy = tl.load(dy_ptr + dy_off, mask=mask, other=0.0).to(tl.float32)
     g = dy * gain
     if NONLINEAR or NEED_POST:
-        z_off = _tile_offsets(n, offs_o, h, w, szn, szo, szh, szw)
+        z_off = _tile_offsets(n, offs_o, offs_p, W, szn, szo, szh, szw, FLAT)
         z = tl.load(z_ptr + z_off, mask=mask, other=0.0).to(tl.float32)
     if HAS_POST:
         q = tl.load(post_ptr + n * sqn + offs_o * sqo, mask=o_ok, other=0.0)[None, :]
@@ -108,7 +116,7 @@ def _epilogue_grad_kernel(
         if HAS_POST:
             a = a * q
         if HAS_NOISE:
-            noise_off = _tile_offsets(n, offs_o, h, w, snn, sno, snh, snw)
+            noise_off = _tile_offsets(n, offs_o, offs_p, W, snn, sno, snh, snw, FLAT)
             a += tl.load(noise_ptr + noise_off, mask=mask, other=0.0).to(tl.float32)
         if HAS_BIAS:
             a += tl.load(bias_ptr + offs_o, mask=o_ok, other=0.0).to(tl.float32)[None, :]
@@ -120,7 +128,7 @@ def _epilogue_grad_kernel(
     gz = g
     if HAS_POST:
         gz = g * q
-    out_off = _tile_offsets(n, offs_o, h, w, sgn, sgo, sgh, sgw)
+    out_off = _tile_offsets(n, offs_o, offs_p, W, sgn, sgo, sgh, sgw, FLAT)
     tl.store(gz_ptr + out_off, gz.to(gz_ptr.dtype.element_ty), mask=mask)
     # Partial sums: [pixel blocks, N, O] for post and bias, [channel blocks, N, HW] for noise.
     part_no = (pid_p * N + n) * O + offs_o
@@ -137,6 +145,14 @@ def _epilogue_grad_kernel(
 # Tiles of up to 4096 elements. 8 warps (16 elements per thread): with 4, the float32
 # epilogue gradient of swish with a clamp spills registers on sm_90.
 _NUM_WARPS = 8
+
+
+def _flat_pixels(*tensors) -> bool:
+    """Whether every 4-D tensor addresses pixel ``h * W + w`` as ``(h * W + w) * stride(3)``."""
+    return all(
+        t is None or t.dim() != 4 or t.shape[2] == 1 or t.stride(2) == t.shape[3] * t.stride(3)
+        for t in tensors
+    )
 
 
 def _blocks(hw: int, channels: int) -> tuple[int, int]:
@@ -188,6 +204,7 @@ def epilogue_grad_triton(dy, z, post, noise, bias, act_idx, alpha, gain, clamp, 
         NONLINEAR=nonlinear,
         BLOCK_P=block_p,
         BLOCK_O=block_o,
+        FLAT=_flat_pixels(dy, z, gz, g_full, noise_e),
         num_warps=_NUM_WARPS,
     )
     dpost = ppost.sum(0) if need_post else None
@@ -212,6 +229,7 @@ def _modulation_grad_kernel(
     NEED_PRE: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK_C: tl.constexpr,
+    FLAT: tl.constexpr,
 ):
     pid_p = tl.program_id(0)
     pid_c = tl.program_id(1)
@@ -220,16 +238,14 @@ def _modulation_grad_kernel(
     offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = offs_c < C
     mask = (offs_p < HW)[:, None] & c_ok[None, :]
-    h = offs_p // W
-    w = offs_p % W
-    d_off = _tile_offsets(n, offs_c, h, w, sdn, sdc, sdh, sdw)
+    d_off = _tile_offsets(n, offs_c, offs_p, W, sdn, sdc, sdh, sdw, FLAT)
     d = tl.load(dxs_ptr + d_off, mask=mask, other=0.0).to(tl.float32)
     if NEED_X:
         s = tl.load(pre_ptr + n * spn + offs_c * spc, mask=c_ok, other=0.0)
-        out_off = _tile_offsets(n, offs_c, h, w, son, soc, soh, sow)
+        out_off = _tile_offsets(n, offs_c, offs_p, W, son, soc, soh, sow, FLAT)
         tl.store(dx_ptr + out_off, (d * s[None, :]).to(dx_ptr.dtype.element_ty), mask=mask)
     if NEED_PRE:
-        x_off = _tile_offsets(n, offs_c, h, w, sxn, sxc, sxh, sxw)
+        x_off = _tile_offsets(n, offs_c, offs_p, W, sxn, sxc, sxh, sxw, FLAT)
         x = tl.load(x_ptr + x_off, mask=mask, other=0.0).to(tl.float32)
         tl.store(pdpre_ptr + (pid_p * N + n) * C + offs_c, tl.sum(d * x, axis=0), mask=c_ok)
 
@@ -250,6 +266,7 @@ def modulation_grad_triton(dxs, x, pre, need_x, need_pre):
         NEED_PRE=need_pre,
         BLOCK_P=block_p,
         BLOCK_C=block_c,
+        FLAT=_flat_pixels(dxs, x, dx),
         num_warps=_NUM_WARPS,
     )
     return (dx if need_x else None), (pdpre.sum(0) if need_pre else None)

@@ -41,12 +41,22 @@ def _modconv_wgrad_kernel(
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    TAPS: tl.constexpr,
+    G_VEC: tl.constexpr,  # g's output channels contiguous, O % BLOCK_M == 0, pixel strides % 8
+    X_VEC: tl.constexpr,  # x's input channels contiguous, C % BLOCK_N == 0, pixel strides % 8
 ):
-    pid_o = tl.program_id(0)
-    pid_c = tl.program_id(1)
-    pid_t = tl.program_id(2)
-    tap = pid_t // SPLIT
-    split = pid_t % SPLIT
+    # One axis of programs, taps fastest, then channel tiles: the programs that read the
+    # same g tile and overlapping (shifted) x tiles run side by side, so each input comes
+    # from DRAM about once and the other taps' reads hit L2.
+    pid = tl.program_id(0)
+    tap = pid % TAPS
+    rest = pid // TAPS
+    num_c = tl.cdiv(C, BLOCK_N)
+    pid_c = rest % num_c
+    rest = rest // num_c
+    num_o = tl.cdiv(O, BLOCK_M)
+    pid_o = rest % num_o
+    split = rest // num_o
     ky = tap // KW
     kx = tap % KW
 
@@ -60,8 +70,12 @@ def _modconv_wgrad_kernel(
     k_start = split * K_PER_SPLIT
     k_end = tl.minimum(k_start + K_PER_SPLIT, N * ph * pw)
 
-    offs_o = pid_o * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_c = pid_c * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_o = tl.max_contiguous(
+        tl.multiple_of(pid_o * BLOCK_M + tl.arange(0, BLOCK_M), BLOCK_M), BLOCK_M
+    )
+    offs_c = tl.max_contiguous(
+        tl.multiple_of(pid_c * BLOCK_N + tl.arange(0, BLOCK_N), BLOCK_N), BLOCK_N
+    )
     o_ok = offs_o < O
     c_ok = offs_c < C
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
@@ -78,17 +92,25 @@ def _modconv_wgrad_kernel(
         ix = ix_num // UP
         x_ok = k_ok & (iy_num >= 0) & (iy < H) & (ix_num >= 0) & (ix < W)
         g_off = tl.where(k_ok, n.to(tl.int64) * sgn + oy * sgh + ox * sgw, 0)
-        a = tl.load(
-            g_ptr + offs_o[:, None] * sgo + g_off[None, :],
-            mask=o_ok[:, None] & k_ok[None, :],
-            other=0.0,
-        )
+        if G_VEC:  # 16-byte vectors of output channels, no channel mask
+            g_off = tl.multiple_of(g_off, 8)
+            a = tl.load(g_ptr + offs_o[:, None] + g_off[None, :], mask=k_ok[None, :], other=0.0)
+        else:
+            a = tl.load(
+                g_ptr + offs_o[:, None] * sgo + g_off[None, :],
+                mask=o_ok[:, None] & k_ok[None, :],
+                other=0.0,
+            )
         x_off = tl.where(x_ok, n.to(tl.int64) * sxn + iy * sxh + ix * sxw, 0)
-        b = tl.load(
-            x_ptr + x_off[:, None] + offs_c[None, :] * sxc,
-            mask=x_ok[:, None] & c_ok[None, :],
-            other=0.0,
-        )
+        if X_VEC:  # 16-byte vectors of input channels, no channel mask
+            x_off = tl.multiple_of(x_off, 8)
+            b = tl.load(x_ptr + x_off[:, None] + offs_c[None, :], mask=x_ok[:, None], other=0.0)
+        else:
+            b = tl.load(
+                x_ptr + x_off[:, None] + offs_c[None, :] * sxc,
+                mask=x_ok[:, None] & c_ok[None, :],
+                other=0.0,
+            )
         if HAS_PRE:
             s = tl.load(
                 pre_ptr + n[:, None] * spn + offs_c[None, :] * spc,
@@ -141,7 +163,7 @@ def modconv_wgrad_triton(
         num_stages = 3
     k_per_split = cdiv(cdiv(k_max, split), block_k) * block_k
     dw = torch.empty((split, o, c, kh, kw), dtype=torch.float32, device=x.device)
-    grid = (cdiv(o, block_m), cdiv(c, block_n), kh * kw * split)
+    grid = (cdiv(o, block_m) * cdiv(c, block_n) * kh * kw * split,)
     _modconv_wgrad_kernel[grid](
         g, x, pre if pre is not None else x, dw,
         n, c, h, w, o, out_h, out_w, kw, pad_y, pad_x, split, k_per_split,
@@ -156,7 +178,18 @@ def modconv_wgrad_triton(
         BLOCK_M=block_m,
         BLOCK_N=block_n,
         BLOCK_K=block_k,
+        TAPS=kh * kw,
+        G_VEC=_channels_vectorizable(g, block_m),
+        X_VEC=_channels_vectorizable(x, block_n),
         num_warps=num_warps,
         num_stages=num_stages,
     )
     return dw[0] if split == 1 else dw.sum(0)
+
+
+def _channels_vectorizable(t: torch.Tensor, block: int) -> bool:
+    """Channels contiguous, a whole number of ``block``-channel tiles, pixel strides that
+    keep every pixel's channels 16-byte aligned (in elements: multiples of 8)."""
+    if t.stride(1) != 1 or t.shape[1] % block:
+        return False
+    return all(t.stride(d) % 8 == 0 or t.shape[d] == 1 for d in (0, 2, 3))

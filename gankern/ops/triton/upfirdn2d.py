@@ -69,6 +69,8 @@ def _upfirdn2d_kernel(
     BLOCK_C: tl.constexpr,
     BLOCK_QH: tl.constexpr,
     BLOCK_QW: tl.constexpr,
+    JOIN_X: tl.constexpr,  # UPX == 2 with columns contiguous: store both residues together
+    STATIC_ROWS: tl.constexpr,  # unroll the rows of taps too (few taps)
 ):
     # One program: one tile of output positions for one sample and a block of channels.
     pid = tl.program_id(0)
@@ -98,42 +100,107 @@ def _upfirdn2d_kernel(
         t0y = (pad_y0_mod + UPY - (ry * DOWNY) % UPY) % UPY
         base_y = (ry * DOWNY + t0y - pad_y0_mod) // UPY - pad_y0_div
         oy = qy * UPY + ry
-        for rx in tl.static_range(UPX):
-            t0x = (pad_x0_mod + UPX - (rx * DOWNX) % UPX) % UPX
-            base_x = (rx * DOWNX + t0x - pad_x0_mod) // UPX - pad_x0_div
-            ox = qx * UPX + rx
-            acc = tl.zeros([BLOCK_C, BLOCK_QH, BLOCK_QW], dtype=tl.float32)
-            # Rows of taps in a loop, columns unrolled: unrolling all TAPS_Y * TAPS_X taps
-            # spills registers on sm_90 (kilobytes for 12-tap filters, and even 4x4 half
-            # downsampling), and takes seconds to compile.
-            for jy in range(TAPS_Y):
-                ty = t0y + jy * UPY
-                iy = qy * DOWNY + base_y + jy
-                row_ok = c_ok & (iy >= 0) & (iy < in_h)
-                # Filter memory index of correlation tap ty (the filter is flipped unless FLIP).
-                if FLIP:
-                    fy = ty
-                else:
-                    fy = FH - 1 - ty
-                for jx in tl.static_range(TAPS_X):
-                    tx = t0x + jx * UPX
-                    ix = qx * DOWNX + base_x + jx
-                    if FLIP:
-                        fx = tx
-                    else:
-                        fx = FW - 1 - tx
-                    tap_ok = (ty < FH) & (tx < FW)
-                    if SEPARABLE:
-                        w = tl.load(f_ptr + fy, mask=tap_ok, other=0.0).to(tl.float32)
-                        w = w * tl.load(f_ptr + fx, mask=tap_ok, other=0.0).to(tl.float32)
-                    else:
-                        w = tl.load(f_ptr + fy * FW + fx, mask=tap_ok, other=0.0).to(tl.float32)
-                    ok = row_ok & ((ix >= 0) & (ix < in_w))  # [C, H, 1] & [1, 1, W]
-                    v = tl.load(x_base + iy * sxh + ix * sxw, mask=ok, other=0.0)
-                    acc += v.to(tl.float32) * w
+        if JOIN_X:
+            # Both column residues, interleaved: the tile's output columns are contiguous,
+            # so stores are whole runs instead of every other element.
+            a0 = _residue(
+                x_base, f_ptr, qy, qx, c_ok, in_h, in_w, sxh, sxw, t0y, base_y, pad_x0_div,
+                pad_x0_mod, 0, UPX, UPY, DOWNX, DOWNY, FW, FH, TAPS_X, TAPS_Y, SEPARABLE, FLIP,
+                STATIC_ROWS, BLOCK_C, BLOCK_QH, BLOCK_QW,
+            )  # fmt: skip
+            a1 = _residue(
+                x_base, f_ptr, qy, qx, c_ok, in_h, in_w, sxh, sxw, t0y, base_y, pad_x0_div,
+                pad_x0_mod, 1, UPX, UPY, DOWNX, DOWNY, FW, FH, TAPS_X, TAPS_Y, SEPARABLE, FLIP,
+                STATIC_ROWS, BLOCK_C, BLOCK_QH, BLOCK_QW,
+            )  # fmt: skip
+            acc = tl.reshape(tl.join(a0, a1), [BLOCK_C, BLOCK_QH, 2 * BLOCK_QW])
+            ox = tile_w * (2 * BLOCK_QW) + tl.arange(0, 2 * BLOCK_QW)[None, None, :]
+            if INT64:
+                ox = ox.to(tl.int64)
             out_ok = c_ok & (oy < out_h) & (ox < out_w)
             out = (acc * gain).to(y_ptr.dtype.element_ty)
             tl.store(y_base + oy * syh + ox * syw, out, mask=out_ok)
+        else:
+            for rx in tl.static_range(UPX):
+                acc = _residue(
+                    x_base, f_ptr, qy, qx, c_ok, in_h, in_w, sxh, sxw, t0y, base_y,
+                    pad_x0_div, pad_x0_mod, rx, UPX, UPY, DOWNX, DOWNY, FW, FH, TAPS_X, TAPS_Y,
+                    SEPARABLE, FLIP, STATIC_ROWS, BLOCK_C, BLOCK_QH, BLOCK_QW,
+                )  # fmt: skip
+                ox = qx * UPX + rx
+                out_ok = c_ok & (oy < out_h) & (ox < out_w)
+                out = (acc * gain).to(y_ptr.dtype.element_ty)
+                tl.store(y_base + oy * syh + ox * syw, out, mask=out_ok)
+
+
+@triton.jit
+def _tap(f_ptr, ty, tx, FW: tl.constexpr, FH: tl.constexpr, SEPARABLE: tl.constexpr,
+         FLIP: tl.constexpr):  # fmt: skip
+    """Correlation tap (ty, tx): the filter flipped unless FLIP, 0 beyond its size."""
+    if FLIP:
+        fy = ty
+        fx = tx
+    else:
+        fy = FH - 1 - ty
+        fx = FW - 1 - tx
+    tap_ok = (ty < FH) & (tx < FW)
+    if SEPARABLE:
+        w = tl.load(f_ptr + fy, mask=tap_ok, other=0.0).to(tl.float32)
+        w = w * tl.load(f_ptr + fx, mask=tap_ok, other=0.0).to(tl.float32)
+    else:
+        w = tl.load(f_ptr + fy * FW + fx, mask=tap_ok, other=0.0).to(tl.float32)
+    return w
+
+
+@triton.jit
+def _tap_row(acc, x_base, f_ptr, qy, qx, c_ok, in_h, in_w, sxh, sxw, jy, t0y, base_y, t0x,
+             base_x, UPX: tl.constexpr, UPY: tl.constexpr, DOWNX: tl.constexpr,
+             DOWNY: tl.constexpr, FW: tl.constexpr, FH: tl.constexpr, TAPS_X: tl.constexpr,
+             SEPARABLE: tl.constexpr, FLIP: tl.constexpr):  # fmt: skip
+    """``acc`` plus the taps of row ``jy`` of one residue's contributing taps."""
+    ty = t0y + jy * UPY
+    iy = qy * DOWNY + base_y + jy
+    row_ok = c_ok & (iy >= 0) & (iy < in_h)
+    for jx in tl.static_range(TAPS_X):
+        tx = t0x + jx * UPX
+        ix = qx * DOWNX + base_x + jx
+        w = _tap(f_ptr, ty, tx, FW, FH, SEPARABLE, FLIP)
+        ok = row_ok & ((ix >= 0) & (ix < in_w))  # [C, H, 1] & [1, 1, W]
+        v = tl.load(x_base + iy * sxh + ix * sxw, mask=ok, other=0.0)
+        acc += v.to(tl.float32) * w
+    return acc
+
+
+@triton.jit
+def _residue(x_base, f_ptr, qy, qx, c_ok, in_h, in_w, sxh, sxw, t0y, base_y, pad_x0_div,
+             pad_x0_mod, rx: tl.constexpr, UPX: tl.constexpr, UPY: tl.constexpr,
+             DOWNX: tl.constexpr, DOWNY: tl.constexpr, FW: tl.constexpr, FH: tl.constexpr,
+             TAPS_X: tl.constexpr, TAPS_Y: tl.constexpr, SEPARABLE: tl.constexpr,
+             FLIP: tl.constexpr, STATIC_ROWS: tl.constexpr, BLOCK_C: tl.constexpr,
+             BLOCK_QH: tl.constexpr, BLOCK_QW: tl.constexpr):  # fmt: skip
+    """The unscaled outputs of column residue ``rx`` (columns ``qx * UPX + rx``)."""
+    t0x = (pad_x0_mod + UPX - (rx * DOWNX) % UPX) % UPX
+    base_x = (rx * DOWNX + t0x - pad_x0_mod) // UPX - pad_x0_div
+    acc = tl.zeros([BLOCK_C, BLOCK_QH, BLOCK_QW], dtype=tl.float32)
+    if STATIC_ROWS:
+        # Few taps (StyleGAN2's 4x4 filter: 2x2 per residue when resampling by 2): all
+        # unrolled, so the tap loads are straight-line code the compiler hoists ahead of
+        # the input loads.
+        for jy in tl.static_range(TAPS_Y):
+            acc = _tap_row(
+                acc, x_base, f_ptr, qy, qx, c_ok, in_h, in_w, sxh, sxw, jy, t0y, base_y, t0x,
+                base_x, UPX, UPY, DOWNX, DOWNY, FW, FH, TAPS_X, SEPARABLE, FLIP,
+            )  # fmt: skip
+    else:
+        # Rows of taps in a loop, columns unrolled: unrolling all TAPS_Y * TAPS_X taps of
+        # large filters spills registers on sm_90 (kilobytes for 12-tap filters, and even 4x4
+        # half downsampling), and takes seconds to compile.
+        for jy in range(TAPS_Y):
+            acc = _tap_row(
+                acc, x_base, f_ptr, qy, qx, c_ok, in_h, in_w, sxh, sxw, jy, t0y, base_y, t0x,
+                base_x, UPX, UPY, DOWNX, DOWNY, FW, FH, TAPS_X, SEPARABLE, FLIP,
+            )  # fmt: skip
+    return acc
 
 
 def _block_sizes(
@@ -231,6 +298,8 @@ def upfirdn2d_triton(
         BLOCK_C=block_c,
         BLOCK_QH=block_qh,
         BLOCK_QW=block_qw,
+        JOIN_X=up_x == 2 and not channels_fastest,
+        STATIC_ROWS=cdiv(fh, up_y) * cdiv(fw, up_x) <= 4,
         num_warps=8 if tile >= 512 else 4,
     )
     return y
