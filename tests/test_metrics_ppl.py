@@ -215,3 +215,89 @@ def test_ppl_downsamples_images_above_256_pixels():
             expected = full
         got = torch.cat([a, b]).double().numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+# torchvision's VGG16 "features" indices: conv1_1 0, conv1_2 2, conv2_x 5 7, conv3_x 10 12 14,
+# conv4_x 17 19 21, conv5_x 24 26 28; relu1_2 3, relu2_2 8, relu3_3 15, relu4_3 22, relu5_3 29.
+VGG_CONVS = {0: (3, 64), 2: (64, 64), 5: (64, 128), 7: (128, 128), 10: (128, 256),
+             12: (256, 256), 14: (256, 256), 17: (256, 512), 19: (512, 512), 21: (512, 512),
+             24: (512, 512), 26: (512, 512), 28: (512, 512)}
+LPIPS_TAPS = (3, 8, 15, 22, 29)
+
+
+def test_vgg16_and_lpips_layouts():
+    vgg = VGG16Features()
+    expected = {}
+    for i, (cin, cout) in VGG_CONVS.items():
+        expected[f"features.{i}.weight"] = (cout, cin, 3, 3)
+        expected[f"features.{i}.bias"] = (cout,)
+    for i, (cin, cout) in {0: (25088, 4096), 3: (4096, 4096), 6: (4096, 1000)}.items():
+        expected[f"classifier.{i}.weight"] = (cout, cin)
+        expected[f"classifier.{i}.bias"] = (cout,)
+    assert {k: tuple(v.shape) for k, v in vgg.state_dict().items()} == expected
+    assert sum(p.numel() for p in vgg.parameters()) == 138_357_544  # torchvision's figure
+    lpips = {k: tuple(v.shape) for k, v in LPIPS().state_dict().items() if k.startswith("lin")}
+    # The lpips package's names: lin{i}.model.1.weight, one weight per channel of layer i.
+    assert lpips == {f"lin{i}.model.1.weight": (1, c, 1, 1)
+                     for i, c in enumerate((64, 128, 256, 512, 512))}
+
+
+def test_lpips_follows_its_definition():
+    torch.manual_seed(0)
+    model = LPIPS()
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if name.startswith("lin"):
+                t.uniform_(0, 1)  # calibration weights are non-negative
+    a = torch.rand(2, 3, 32, 32) * 2 - 1
+    b = torch.rand(2, 3, 32, 32) * 2 - 1
+    shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+    scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+
+    def taps(x):
+        x, out = (x - shift) / scale, []
+        for i, layer in enumerate(model.net.features[:30]):
+            x = F.relu(x) if isinstance(layer, torch.nn.ReLU) else layer(x)
+            if i in LPIPS_TAPS:
+                out.append(x)
+        return out
+
+    with torch.no_grad():
+        expected = torch.zeros(2)
+        for i, (fa, fb) in enumerate(zip(taps(a), taps(b), strict=True)):
+            na = fa / (fa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+            nb = fb / (fb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+            w = model.state_dict()[f"lin{i}.model.1.weight"].view(1, -1, 1, 1)
+            expected += ((na - nb) ** 2 * w).sum(1).mean(dim=(1, 2))
+        got = model(a, b)
+        assert torch.all(model(a, a) == 0)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_vgg16_fc2_features_forward():
+    vgg = VGG16Features()
+    with torch.no_grad():
+        out = vgg(torch.randint(0, 256, (1, 1, 20, 20), dtype=torch.uint8))
+    assert set(out) == {"features"} and out["features"].shape == (1, 4096)
+    assert torch.all(out["features"] >= 0)  # taken after fc2's ReLU
+
+
+def test_lpips_loads_local_weight_files(tmp_path, monkeypatch):
+    from gankern.metrics import WeightsNotFoundError, load_lpips
+
+    source = LPIPS()
+    with torch.no_grad():
+        for name, t in source.state_dict().items():
+            if name.startswith("lin"):
+                t.uniform_(0, 1)
+    # A torchvision VGG16 file also holds the classifier; LPIPS needs the features only.
+    torch.save({k: v for k, v in source.net.state_dict().items()}, tmp_path / "vgg.pth")
+    lin = {k: v for k, v in source.state_dict().items() if k.startswith("lin")}
+    torch.save(lin, tmp_path / "lin.pth")
+    loaded = load_lpips(tmp_path / "vgg.pth", tmp_path / "lin.pth", device="cpu")
+    a, b = torch.rand(2, 1, 1, 16, 16).mul(2).sub(1)
+    torch.testing.assert_close(loaded(a, b), source(a, b))
+    monkeypatch.setenv("GANKERN_CACHE", str(tmp_path / "empty"))
+    monkeypatch.delenv("GANKERN_LPIPS_WEIGHTS", raising=False)
+    with pytest.raises(WeightsNotFoundError, match="GANKERN_LPIPS_WEIGHTS"):
+        load_lpips(tmp_path / "vgg.pth")
