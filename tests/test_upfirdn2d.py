@@ -200,6 +200,43 @@ def test_helper_output_sizes(taps, separable):
     assert filter2d(x, f, padding=[1, 0, 0, 2]).shape == (1, 2, 10, 7)
 
 
+def _filter2d_loops(x: np.ndarray, f: np.ndarray, padding=(0, 0, 0, 0)) -> np.ndarray:
+    """filter2d written out: ``y[o] = sum_m f[m] x[o + s - m]`` per axis (a true convolution),
+    zeros outside x, where f[0] multiplies the sample ``s`` ahead of the output: StyleGAN's
+    placement puts the extra tap of an even filter before the centre, so a filter of n taps
+    reads ``x[o - n // 2 ... o + (n - 1) // 2]`` and ``s = (n - 1) // 2``: 0 for 2 taps
+    (``f0 x[o] + f1 x[o - 1]``), 1 for 4 taps (``f0 x[o + 1] + ... + f3 x[o - 2]``)."""
+    shift = {1: 0, 2: 0, 3: 1, 4: 1}
+    px0, px1, py0, py1 = padding
+    n, c, h, w = x.shape
+    fh, fw = f.shape
+    y = np.zeros((n, c, h + py0 + py1, w + px0 + px1))
+    for oy in range(y.shape[2]):
+        for ox in range(y.shape[3]):
+            for my in range(fh):
+                for mx in range(fw):
+                    iy, ix = oy - py0 + shift[fh] - my, ox - px0 + shift[fw] - mx
+                    if 0 <= iy < h and 0 <= ix < w:
+                        y[:, :, oy, ox] += f[my, mx] * x[:, :, iy, ix]
+    return y
+
+
+@pytest.mark.parametrize("fh, fw", [(2, 2), (4, 4), (2, 4), (4, 2), (1, 4), (3, 2)])
+@pytest.mark.parametrize("padding", [0, [1, 0, 2, 1]])
+def test_filter2d_places_even_filters_like_stylegan(fh, fw, padding):
+    # Asymmetric taps and non-square filters: a one-pixel shift or swapped axes changes y.
+    rng = np.random.default_rng(fh * 10 + fw)
+    x = rng.standard_normal((1, 2, 5, 6))
+    f = rng.uniform(0.5, 2.0, (fh, fw))
+    got = filter2d(torch.from_numpy(x), torch.from_numpy(f), padding=padding, impl="ref")
+    np.testing.assert_allclose(got.numpy(), _filter2d_loops(x, f, _pad4(padding)), atol=1e-12)
+    if fh == fw:  # separable 1-D filters take the same placement
+        taps = rng.uniform(0.5, 2.0, fw)
+        got = filter2d(torch.from_numpy(x), torch.from_numpy(taps), padding=padding)
+        expected = _filter2d_loops(x, np.outer(taps, taps), _pad4(padding))
+        np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
+
+
 def test_upsample2d_keeps_a_constant_and_box_filters_give_nearest_and_average():
     f = setup_filter([1, 3, 3, 1])
     y = upsample2d(torch.full((1, 1, 6, 6), 2.5), f)
