@@ -58,14 +58,21 @@ def test_frechet_distance_ill_conditioned_commuting_covariances(method):
     assert got == pytest.approx(expected, rel=1e-6)
 
 
-def test_frechet_distance_singular_covariances_stay_finite():
+@pytest.mark.parametrize("seed", [3, 4])
+def test_frechet_distance_singular_covariances_match_the_factor_formula(seed):
     # Rank-deficient covariances (fewer samples than dimensions), as with small sample sets.
-    rng = np.random.default_rng(3)
+    # With S1 = A^T A and S2 = B^T B (A, B the centred samples over sqrt(n - 1)), the nonzero
+    # eigenvalues of S1 S2 are those of (A B^T)(A B^T)^T, so tr sqrt(S1 S2) is the sum of the
+    # singular values of the small matrix A B^T: exact however singular S1 and S2 are.
+    rng = np.random.default_rng(seed)
     x, y = rng.standard_normal((5, 12)), rng.standard_normal((5, 12)) + 0.5
+    a, b = (x - x.mean(0)) / 2, (y - y.mean(0)) / 2
+    trace_sqrt = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+    diff = x.mean(0) - y.mean(0)
+    expected = diff @ diff + np.trace(a.T @ a) + np.trace(b.T @ b) - 2 * trace_sqrt
     args = (x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
-    by_eigh = frechet_distance(*args, method="eigh")
-    assert math.isfinite(by_eigh) and by_eigh > 0
-    assert frechet_distance(*args, method="sqrtm") == pytest.approx(by_eigh, rel=1e-4)
+    for method in ("eigh", "sqrtm"):
+        assert frechet_distance(*args, method=method) == pytest.approx(expected, rel=1e-6)
 
 
 def test_fid_of_identical_and_shifted_samples():
