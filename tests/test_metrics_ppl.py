@@ -301,3 +301,46 @@ def test_lpips_loads_local_weight_files(tmp_path, monkeypatch):
     monkeypatch.delenv("GANKERN_LPIPS_WEIGHTS", raising=False)
     with pytest.raises(WeightsNotFoundError, match="GANKERN_LPIPS_WEIGHTS"):
         load_lpips(tmp_path / "vgg.pth")
+
+
+def _torchvision_vgg16_state(seed=0):
+    """A synthetic VGG16 state dict under torchvision's names and shapes (VGG_CONVS and the
+    classifier), small on disk: each weight is a random column broadcast over its inputs (an
+    expanded view, which torch.save stores with its small storage), each bias random."""
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {}
+    for i, (cin, cout) in VGG_CONVS.items():
+        shapes[f"features.{i}"] = (cout, cin, 3, 3)
+    for i, (cin, cout) in {0: (25088, 4096), 3: (4096, 4096), 6: (4096, 1000)}.items():
+        shapes[f"classifier.{i}"] = (cout, cin)
+    state = {}
+    for name, shape in shapes.items():
+        column = torch.randn((shape[0],) + (1,) * (len(shape) - 1), generator=gen)
+        state[f"{name}.weight"] = column.expand(shape)
+        state[f"{name}.bias"] = torch.randn(shape[0], generator=gen)
+    return state
+
+
+def test_load_vgg16_reads_a_torchvision_weights_file(tmp_path, monkeypatch):
+    from gankern.metrics import load_vgg16
+    from gankern.metrics.cache import file_sha256
+
+    state = _torchvision_vgg16_state()
+    path = tmp_path / "vgg16-397923af.pth"
+    torch.save(state, path)
+    assert path.stat().st_size < 2**20  # the expanded views stay small on disk
+    model = load_vgg16(path, device="cpu")
+    loaded = model.state_dict()
+    assert set(loaded) == set(state)
+    for name, tensor in state.items():
+        assert torch.equal(loaded[name], tensor), name
+    assert model.identity == f"vgg16-{file_sha256(path)}"
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    # From the cache under its own name, wrapped as {"state_dict": ...}.
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GANKERN_CACHE", str(cache))
+    (cache / "metrics").mkdir(parents=True)
+    torch.save({"state_dict": state}, cache / "metrics" / "vgg16-397923af.pth")
+    cached = load_vgg16(device="cpu")
+    assert torch.equal(cached.classifier[3].bias, state["classifier.3.bias"])
+    assert torch.equal(cached.features[28].weight, state["features.28.weight"])
