@@ -256,6 +256,18 @@ def test_precision_recall_identical_sets_and_errors():
         precision_recall(x, np.zeros((20, 2)))
 
 
+def test_precision_recall_counts_points_on_a_ball_boundary_as_inside():
+    # 1-D integer points, k=1: every real radius is exactly 1. The fakes 5 and -1 lie at
+    # distance exactly 1 from the nearest real point (inside, <=), 6.5 at 2.5 (outside).
+    real = np.arange(5.0)[:, None]
+    fake = np.array([[0.5], [5.0], [-1.0], [6.5]])
+    precision, recall = precision_recall(real, fake, k=1, row_batch=2)
+    assert precision == 0.75
+    # Every fake radius is 1.5 (0.5 and -1 are neighbours, so are 5 and 6.5): real 0, 1 and
+    # 4 are inside, 2 is on the boundary of 0.5's ball (inside), 3 is 2 from 5 (outside).
+    assert recall == 0.8
+
+
 def test_precision_recall_float32_agrees_with_float64():
     rng = np.random.default_rng(11)
     real, fake = rng.standard_normal((200, 16)), rng.standard_normal((150, 16)) + 0.3
