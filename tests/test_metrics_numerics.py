@@ -143,6 +143,30 @@ def test_feature_stats_max_items_and_errors():
         _ = s.cov
 
 
+@pytest.mark.parametrize("keep_features", [False, True])
+def test_feature_stats_state_round_trip(tmp_path, keep_features):
+    rng = np.random.default_rng(12)
+    data = rng.standard_normal((9, 3))
+    stats = FeatureStats(keep_features=keep_features)
+    stats.update(torch.from_numpy(data[:4]))
+    stats.update(torch.from_numpy(data[4:]))
+    np.savez(tmp_path / "stats.npz", **stats.state())
+    loaded = FeatureStats.from_state(np.load(tmp_path / "stats.npz"))
+    assert loaded.num == 9 and loaded.dim == 3 and loaded.keep_features == keep_features
+    np.testing.assert_allclose(loaded.mean, data.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(loaded.cov, np.cov(data, rowvar=False), rtol=1e-12)
+    if keep_features:
+        np.testing.assert_array_equal(loaded.features, data.astype(np.float32))
+    # Loaded statistics keep accumulating in float64 (a float32 state is widened).
+    narrow = {k: (v.astype(np.float32) if k != "num" else v) for k, v in stats.state().items()}
+    widened = FeatureStats.from_state(narrow)
+    assert widened.mean.dtype == widened.cov.dtype == np.float64
+    widened.update(torch.ones(1, 3))
+    np.testing.assert_allclose(widened.mean, (data.sum(0) + 1) / 10, rtol=1e-6)
+    with pytest.raises(ValueError, match="^saving statistics needs at least 1 feature vectors"):
+        FeatureStats().state()
+
+
 def _kid_direct(x, y, gamma, coef0=1.0, degree=3):
     # The unbiased MMD^2 estimator written out term by term.
     m = len(x)
