@@ -75,6 +75,30 @@ def test_frechet_distance_singular_covariances_match_the_factor_formula(seed):
         assert frechet_distance(*args, method=method) == pytest.approx(expected, rel=1e-6)
 
 
+def test_frechet_sqrtm_falls_back_to_an_offset_diagonal(monkeypatch):
+    # When sqrtm(S1 S2) is not finite, the standard tools retry with eps on both diagonals.
+    import gankern.metrics.frechet as frechet
+
+    rng = np.random.default_rng(5)
+    s1, _ = _random_cov(rng, 4)
+    s2, _ = _random_cov(rng, 4)
+    mu1, mu2 = rng.standard_normal((2, 4))
+    calls = []
+
+    def first_call_fails(a):
+        calls.append(a)
+        return np.full_like(a, np.nan) if len(calls) == 1 else scipy.linalg.sqrtm(a)
+
+    monkeypatch.setattr(frechet, "_sqrtm", first_call_fails)
+    eps = 0.05
+    got = frechet_distance(mu1, s1, mu2, s2, eps=eps)
+    offset = eps * np.eye(4)
+    np.testing.assert_allclose(calls[1], (s1 + offset) @ (s2 + offset), rtol=1e-12)
+    tr = np.trace(scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))).real
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * tr
+    assert got == pytest.approx(expected, rel=1e-10)
+
+
 def test_fid_of_identical_and_shifted_samples():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((500, 8)) @ rng.standard_normal((8, 8))
@@ -231,6 +255,14 @@ def test_inception_score_matches_definition():
     exp_mean, exp_std = _is_by_definition(p.tolist()[:20], 4)
     assert mean == pytest.approx(exp_mean, rel=1e-12)
     assert std == pytest.approx(exp_std, rel=1e-9)
+
+
+def test_inception_score_accepts_rounded_probabilities_and_exactly_splits_images():
+    # Rows of a float32 softmax sum to 1 only up to rounding: within 1e-3 is accepted.
+    probs = np.full((4, 5), 0.2) * (1 + 4e-4)
+    assert inception_score(probs, splits=4) == pytest.approx((1.0, 0.0))
+    with pytest.raises(ValueError, match="class probabilities"):
+        inception_score(np.full((4, 5), 0.2) * 1.01, splits=4)
 
 
 def test_inception_score_limits():
