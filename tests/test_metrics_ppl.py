@@ -362,3 +362,37 @@ def test_load_vgg16_reads_a_torchvision_weights_file(tmp_path, monkeypatch):
     cached = load_vgg16(device="cpu")
     assert torch.equal(cached.classifier[3].bias, state["classifier.3.bias"])
     assert torch.equal(cached.features[28].weight, state["features.28.weight"])
+
+
+def test_ppl_with_the_lpips_distance_reads_its_weight_files(tmp_path):
+    from gankern.metrics import load_lpips
+
+    source = LPIPS()
+    with torch.no_grad():
+        for name, t in source.state_dict().items():
+            if name.startswith("lin"):
+                t.uniform_(0, 1)
+    torch.save(_torchvision_vgg16_state(), tmp_path / "vgg.pth")
+    torch.save({k: v for k, v in source.state_dict().items() if k.startswith("lin")},
+               tmp_path / "lin.pth")
+    G = ToyGenerator(z_dim=4, resolution=16, channels=3)
+    common = dict(num_samples=4, batch_size=4, device="cpu")
+    label, value = perceptual_path_length(G, distance="lpips", vgg_weights=tmp_path / "vgg.pth",
+                                          lpips_weights=tmp_path / "lin.pth", **common)
+    direct = load_lpips(tmp_path / "vgg.pth", tmp_path / "lin.pth", device="cpu")
+    assert label == "ppl"
+    assert value == pytest.approx(perceptual_path_length(G, distance=direct, **common)[1])
+
+
+def test_ppl_with_the_digits_distance_by_name(monkeypatch):
+    import gankern.metrics.digits_extractor as digits_extractor
+
+    model = small_digits_extractor()
+    monkeypatch.setattr(digits_extractor, "load_digits_extractor", lambda device: model)
+    G = ToyGenerator(z_dim=4, resolution=32)
+    common = dict(num_samples=4, batch_size=4, device="cpu")
+    label, value = perceptual_path_length(G, distance="digits", **common)
+    assert label == "ppl_digits"
+    assert value == perceptual_path_length(G, distance=model.perceptual_distance, **common)[1]
+    with pytest.raises(ValueError, match="^distance must be 'lpips', 'digits' or a callable"):
+        perceptual_path_length(G, distance=3, **common)
