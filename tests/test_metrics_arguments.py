@@ -25,6 +25,13 @@ def _mse(a, b):
     return (a - b).pow(2).flatten(1).mean(1)
 
 
+class _MappingOnly(torch.nn.Module):
+    z_dim = 2
+
+    def mapping(self, z, c):
+        return z
+
+
 CASES = {
     "kid real_features": (lambda: kernel_inception_distance([1.0], B), TypeError,
                           "real_features must be a numpy array"),
@@ -59,6 +66,13 @@ CASES = {
                 ValueError, "mu1 must be a non-empty vector"),
     "fid sigma2": (lambda: frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), np.eye(2)),
                    ValueError, r"sigma2 must have shape \(3, 3\) to match mu2"),
+    "fid mu1 2-D": (lambda: frechet_distance(np.zeros((1, 3)), np.eye(3), np.zeros(3), np.eye(3)),
+                    ValueError, "mu1 must be a non-empty vector"),
+    "fid sigma1": (lambda: frechet_distance(np.zeros(3), np.eye(2), np.zeros(3), np.eye(3)),
+                   ValueError, r"sigma1 must have shape \(3, 3\) to match mu1"),
+    "fid sigma2 finite": (
+        lambda: frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), np.eye(3) * np.nan),
+        ValueError, "mu2 and sigma2 must be finite"),
     "fid mu2 finite": (
         lambda: frechet_distance(np.zeros(3), np.eye(3), np.full(3, np.nan), np.eye(3)),
         ValueError, "mu2 and sigma2 must be finite"),
@@ -70,6 +84,8 @@ CASES = {
                        "batch_size must be >= 1, got 0"),
     "ppl epsilon": (lambda: perceptual_path_length(ToyGenerator(), epsilon=0, distance=_mse),
                     ValueError, "epsilon must be a positive number, got 0"),
+    "ppl mapping only": (lambda: perceptual_path_length(_MappingOnly(), distance=_mse),
+                         ValueError, "space='w' needs a generator with mapping and synthesis"),
     "ppl z_dim": (lambda: perceptual_path_length(torch.nn.Linear(2, 2), distance=_mse),
                   TypeError, "generator must have an integer z_dim, got None"),
 }
@@ -87,7 +103,17 @@ def test_smallest_valid_arguments_are_accepted():
     assert np.isfinite(kid)
     assert all(0 <= v <= 1 for v in precision_recall(A[:2], B[:2], k=1, row_batch=1))
     assert inception_score(PROBS, splits=1) == pytest.approx((1.0, 0.0))
-    G = ToyGenerator(z_dim=2, resolution=4)
+    assert inception_score(PROBS, splits=4) == pytest.approx((1.0, 0.0))
+    G = ToyGenerator(z_dim=1, resolution=4)
     label, value = perceptual_path_length(G, num_samples=2, batch_size=1, epsilon=1e-3,
                                           distance=_mse)
     assert label == "ppl_custom" and value > 0
+
+
+def test_ppl_default_distance_is_lpips_and_needs_its_weights(tmp_path, monkeypatch):
+    from gankern.metrics import WeightsNotFoundError
+
+    monkeypatch.setenv("GANKERN_CACHE", str(tmp_path))
+    monkeypatch.delenv("GANKERN_VGG16_WEIGHTS", raising=False)
+    with pytest.raises(WeightsNotFoundError, match="GANKERN_VGG16_WEIGHTS"):
+        perceptual_path_length(ToyGenerator())

@@ -99,6 +99,36 @@ def test_frechet_sqrtm_falls_back_to_an_offset_diagonal(monkeypatch):
     assert got == pytest.approx(expected, rel=1e-10)
 
 
+def test_frechet_distance_computes_float32_inputs_in_float64():
+    rng = np.random.default_rng(7)
+    mu1, mu2 = rng.standard_normal((2, 2000)).astype(np.float32) * 100
+    s1, _ = _random_cov(rng, 8)
+    s1 = s1.astype(np.float32)
+    m1, m2 = mu1[:8], mu2[:8]
+    expected = frechet_distance(m1.astype(np.float64), s1.astype(np.float64),
+                                m2.astype(np.float64), s1.astype(np.float64))
+    assert frechet_distance(m1, s1, m2, s1) == expected
+    # A long float32 dot product rounds visibly; the distance is accumulated in float64.
+    diff = mu1.astype(np.float64) - mu2.astype(np.float64)
+    eye = np.eye(2000, dtype=np.float32)
+    got = frechet_distance(mu1, eye, mu2, eye)
+    assert got == pytest.approx(float(diff @ diff), rel=1e-13)
+
+
+@pytest.mark.parametrize("imaginary, ok", [(1e-4, True), (2e-3, False)])
+def test_frechet_sqrtm_keeps_the_real_part_of_a_nearly_real_root(monkeypatch, imaginary, ok):
+    import gankern.metrics.frechet as frechet
+
+    root = np.diag([1.0, 2.0]) + 1j * np.diag([imaginary, -imaginary])
+    monkeypatch.setattr(frechet, "_sqrtm", lambda a: root)
+    args = (np.zeros(2), np.eye(2) * 4, np.ones(2), np.eye(2))
+    if ok:  # 2 + 8 (means, traces: 8 + 2) - 2 * 3 (the real trace of the root)
+        assert frechet_distance(*args) == pytest.approx(2 + 10 - 6, rel=1e-12)
+    else:
+        with pytest.raises(ValueError, match="imaginary component of 0.002"):
+            frechet_distance(*args)
+
+
 def test_fid_of_identical_and_shifted_samples():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((500, 8)) @ rng.standard_normal((8, 8))
@@ -156,6 +186,8 @@ def test_feature_stats_max_items_and_errors():
     stats.update(torch.ones(3, 2))
     stats.update(torch.zeros(4, 2))
     assert stats.num == 5 and stats.full
+    stats.update(torch.zeros(2, 2))  # full: nothing more is taken
+    assert stats.num == 5
     np.testing.assert_allclose(stats.mean, [0.6, 0.6])
     with pytest.raises(ValueError, match="2 columns"):
         stats.update(torch.ones(1, 3))
@@ -165,6 +197,20 @@ def test_feature_stats_max_items_and_errors():
         s = FeatureStats()
         s.update(torch.ones(1, 2))
         _ = s.cov
+
+
+def test_feature_stats_inputs_and_what_is_kept():
+    single = FeatureStats()
+    single.update(np.array([[1.0, 2.0]]))  # numpy input; one vector has a mean...
+    np.testing.assert_array_equal(single.mean, [1.0, 2.0])
+    with pytest.raises(ValueError, match="^the covariance needs at least 2 feature vectors"):
+        _ = single.cov  # ...but no covariance
+    with pytest.raises(ValueError, match="features were not kept"):
+        _ = single.features
+    kept = FeatureStats(keep_features=True)
+    kept.update(torch.arange(6, dtype=torch.float64).reshape(3, 2))
+    assert kept.features.dtype == np.float32
+    np.testing.assert_array_equal(kept.features, np.arange(6).reshape(3, 2))
 
 
 @pytest.mark.parametrize("keep_features", [False, True])

@@ -30,6 +30,12 @@ def test_filtered_mean_drops_the_outer_percentiles():
     assert filtered_mean(values) == pytest.approx(np.mean(np.arange(2.0, 200.0)))
 
 
+def test_filtered_mean_of_skewed_values():
+    # 1..299 and one outlier: the 1st percentile ("lower") is 3, the 99th ("higher") 298.
+    values = np.r_[np.arange(1.0, 300.0), 1e6]
+    assert filtered_mean(values) == pytest.approx(np.mean(np.arange(3.0, 299.0)))
+
+
 def test_slerp_moves_along_the_great_circle():
     a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2.0]])
     for t in (0.0, 1 / 3, 0.5, 1.0):
@@ -396,3 +402,51 @@ def test_ppl_with_the_digits_distance_by_name(monkeypatch):
     assert value == perceptual_path_length(G, distance=model.perceptual_distance, **common)[1]
     with pytest.raises(ValueError, match="^distance must be 'lpips', 'digits' or a callable"):
         perceptual_path_length(G, distance=3, **common)
+
+
+class ConditionalToyGenerator(ToyGenerator):
+    """ToyGenerator whose ws depend on a one-hot label; records the labels it is given."""
+
+    def __init__(self, c_dim=3, **kwargs):
+        super().__init__(c_dim=c_dim, **kwargs)
+        self.labels = []
+
+    def mapping(self, z, c):
+        self.labels.append(c.clone())
+        return super().mapping(z + 3 * torch.nn.functional.pad(c, (0, self.z_dim - 3)), c)
+
+
+@pytest.mark.parametrize("space", ["w", "z"])
+def test_ppl_draws_one_label_per_path(space):
+    G = ConditionalToyGenerator(z_dim=4, resolution=4)  # 3 classes
+    perceptual_path_length(G, num_samples=60, batch_size=20, space=space, device="cpu",
+                           distance=_mean_squared_difference)
+    labels = torch.cat(G.labels)
+    assert labels.shape[1] == 3 and torch.all(labels.sum(1) == 1)
+    assert set(labels.unique().tolist()) == {0.0, 1.0}
+    assert torch.all(labels.sum(0) > 5)  # every class drawn (uniformly: ~1/3 each)
+    # Both ends of a path have the same label: mapping(z0, c) and mapping(z1, c) in W; the
+    # two halves of one batch in Z.
+    for a, b in zip(G.labels[0::2], G.labels[1::2], strict=True) if space == "w" else (
+            (c[: len(c) // 2], c[len(c) // 2 :]) for c in G.labels):
+        assert torch.equal(a, b)
+
+
+def test_ppl_of_a_plain_generator_without_parameters_or_keywords():
+    # A bare callable network in Z space: no mapping/synthesis, no parameters, no kwargs.
+    class Plain(torch.nn.Module):
+        z_dim, c_dim = 3, 0
+
+        def forward(self, z, c):
+            return torch.tanh(z[:, :1, None, None] * z[:, None, None, :])
+
+    calls = []
+
+    def distance(a, b):
+        calls.append(len(a))
+        return _mean_squared_difference(a, b)
+
+    label, value = perceptual_path_length(Plain(), num_samples=5, batch_size=2, space="z",
+                                          distance=distance)
+    assert label == "ppl_custom" and np.isfinite(value)
+    assert calls == [2, 2, 1]  # 5 paths in batches of 2
