@@ -11,14 +11,19 @@ mutants that are neither equivalent nor unchecked. ``--survivors`` also lists th
 surviving mutants (``mutmut show NAME`` prints one's diff). The exit status is 1 when a
 module scores below ``--target`` (default 0.9).
 
+A ``mutmut run`` after tests changed resets the mutants those tests reach; to re-check only
+the survivors, save ``mutmut results --all true`` to a file first, run ``mutmut run NAME...``
+on the survivors, save again, and merge the two with ``--results first.txt second.txt``.
+
 Usage::
 
-    python tools/mutation_report.py [--survivors] [--target 0.9]
+    python tools/mutation_report.py [--survivors] [--target 0.9] [--results FILE...]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import subprocess
 import sys
@@ -66,6 +71,17 @@ def parse_results(text: str) -> dict[str, str]:
     return results
 
 
+def merge_results(runs: list[dict[str, str]]) -> dict[str, str]:
+    """Merge runs in order: a later run's status replaces an earlier one unless it is
+    "not checked" (mutmut resets mutants whose tests changed; re-run ones are decided)."""
+    merged: dict[str, str] = {}
+    for run in runs:
+        for name, status in run.items():
+            if status != "not checked" or name not in merged:
+                merged[name] = status
+    return merged
+
+
 def score_table(results: dict[str, str], equivalents: dict[str, str]) -> list[dict]:
     """One row per module: counts per status and the score."""
     by_module: dict[str, Counter] = defaultdict(Counter)
@@ -92,7 +108,8 @@ def render(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in rows:
         cells = [f"`{row['module']}`"] + [str(row[k]) for k in keys[1:-1]]
-        lines.append("| " + " | ".join(cells + [f"{row['score']:.1%}"]) + " |")
+        score = "-" if math.isnan(row["score"]) else f"{row['score']:.1%}"
+        lines.append("| " + " | ".join(cells + [score]) + " |")
     return "\n".join(lines)
 
 
@@ -100,10 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants")
     parser.add_argument("--target", type=float, default=0.9, help="minimum score per module")
+    parser.add_argument(
+        "--results", nargs="+", type=Path, default=None,
+        help="saved outputs of `mutmut results --all true`, merged in order (a later file's "
+             "decided status replaces an earlier one's), instead of asking mutmut now",
+    )
     args = parser.parse_args(argv)
-    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
-                         check=True, capture_output=True, text=True).stdout
-    results = parse_results(out)
+    if args.results is None:
+        texts = [subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
+                                check=True, capture_output=True, text=True).stdout]
+    else:
+        texts = [path.read_text() for path in args.results]
+    results = merge_results([parse_results(text) for text in texts])
     if not results:
         print("no mutmut results: run `mutmut run` first", file=sys.stderr)
         return 2
@@ -119,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, status in sorted(results.items()):
             if status == "survived" and name not in equivalents:
                 print(f"  {name}")
-    return int(any(row["score"] < args.target for row in rows))
+    return int(any(row["score"] < args.target for row in rows))  # nan (unchecked) passes
 
 
 if __name__ == "__main__":
