@@ -218,6 +218,62 @@ def test_wgan_gp_zero_gradient_gives_target_squared_and_finite_gradients():
     assert_close(grad_w, torch.tensor(2 * math.sqrt(6) * (math.sqrt(6) * 10 - 2), dtype=DT))
 
 
+class _RecordingSquare(torch.autograd.Function):
+    """x ** 2 whose backward records whether weight gradients were switched off."""
+
+    seen: list[bool] = []
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, dy):
+        from gankern.ops.conv2d import weight_gradients_disabled
+
+        _RecordingSquare.seen.append(weight_gradients_disabled())
+        (x,) = ctx.saved_tensors
+        return 2 * x * dy
+
+
+def test_input_gradients_skip_weight_gradients_by_default_and_on_request():
+    def D(x, *args, **kwargs):
+        return _RecordingSquare.apply(x).flatten(1).sum(1)
+
+    x = torch.randn(2, 3, dtype=DT)
+    ws = torch.randn(2, 3, dtype=DT, requires_grad=True)
+    calls = {
+        "r1": lambda **kw: r1_penalty(D, x, **kw),
+        "r2": lambda **kw: r2_penalty(D, x, **kw),
+        "wgan": lambda **kw: wgan_gp_penalty(D, x, x + 1, **kw),
+        "pl": lambda **kw: PathLengthPenalty()(D(ws)[:, None, None, None], ws, **kw),
+        "pl_from_generator": lambda **kw: PathLengthPenalty().from_generator(
+            lambda w: D(w)[:, None, None, None], ws, **kw),
+    }
+    for name, call in calls.items():
+        for kwargs, expected in (({}, True), ({"skip_weight_gradients": False}, False)):
+            _RecordingSquare.seen.clear()
+            call(**kwargs)
+            assert _RecordingSquare.seen == [expected], (name, kwargs)
+
+
+def test_wgan_gp_default_target_and_discriminator_arguments():
+    torch.manual_seed(5)
+    D = MLPDiscriminator().to(DT)
+    reals, fakes = torch.randn(2, 4, 3, 4, 4, dtype=DT).unbind(0)
+    c = torch.randn(4, 3, dtype=DT)
+
+    def D_ref(x):  # the conditioning bound, for the hand-written reference
+        return D(x, c)
+
+    expected = _wgan_reference(D_ref, reals, fakes, 1.0, "l2", seed=2)
+    for args, kwargs in (((c,), {}), ((), {"c": c})):
+        got = wgan_gp_penalty(D, reals, fakes, *args, generator=torch.Generator().manual_seed(2),
+                              **kwargs)
+        assert_close(got, expected)
+
+
 def test_wgan_gp_interpolates_are_random_per_sample():
     seen = []
 
