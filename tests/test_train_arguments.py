@@ -73,6 +73,8 @@ CASES = {
               "ws must be a torch.Tensor"),
     "pl generator": (lambda: PathLengthPenalty()(WS * 2, WS, generator=1), TypeError,
                      "generator must be a torch.Generator or None, got int"),
+    "pl from_generator synthesis": (lambda: PathLengthPenalty().from_generator(3, WS),
+                                    TypeError, "synthesis must be an nn.Module or a callable"),
     "pl from_generator ws": (lambda: PathLengthPenalty().from_generator(lambda w: w, "w"),
                              TypeError, "ws must be a torch.Tensor"),
     "lazy step": (lambda: lazy_regularization(2.5, 4), TypeError, "step must be an int"),
@@ -146,3 +148,17 @@ def test_ada_state_dict_holds_the_pending_float64_statistics():
     other.accumulate(torch.ones(1))
     assert other.state_dict()["stats"].dtype == torch.float64
     assert other.update(4) == pytest.approx(0.5)
+
+
+def test_path_length_from_generator_passes_its_arguments_on():
+    seen = []
+
+    def synthesis(ws, scale, *, shift):
+        seen.append((scale, shift))
+        return (ws * scale + shift).sum(1)[:, None, :, None].repeat(1, 3, 1, 2)
+
+    ws = torch.randn(2, 2, 3)
+    value = PathLengthPenalty(decay=1.0, weight=1.0).from_generator(
+        synthesis, ws, 2.0, shift=0.5, generator=torch.Generator().manual_seed(0),
+        reduction="none")
+    assert seen == [(2.0, 0.5)] and value.shape == (2,)
