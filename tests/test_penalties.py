@@ -248,6 +248,8 @@ def test_input_gradients_skip_weight_gradients_by_default_and_on_request():
         "r2": lambda **kw: r2_penalty(D, x, **kw),
         "wgan": lambda **kw: wgan_gp_penalty(D, x, x + 1, **kw),
         "pl": lambda **kw: PathLengthPenalty()(D(ws)[:, None, None, None], ws, **kw),
+        "pl_path_lengths": lambda **kw: PathLengthPenalty().path_lengths(
+            D(ws)[:, None, None, None], ws, **kw),
         "pl_from_generator": lambda **kw: PathLengthPenalty().from_generator(
             lambda w: D(w)[:, None, None, None], ws, **kw),
     }

@@ -122,6 +122,18 @@ def test_bad_argument_message_starts_with_its_name(case):
         call()
 
 
+def test_ada_defaults_are_stylegan2_adas():
+    ctl = AdaController(_Pipe())
+    assert (ctl.target, ctl.interval, ctl.kimg) == (0.6, 4, 500.0)
+
+
+def test_ada_counts_half_precision_logits_exactly():
+    # 3001 is not a float16 number: the signs must be summed in float64.
+    ctl = AdaController(_Pipe())
+    ctl.accumulate(torch.ones(3001, dtype=torch.float16))
+    assert ctl.state_dict()["stats"].tolist() == [3001.0, 3001.0]
+
+
 def test_boundary_values_are_accepted():
     PathLengthPenalty(decay=0.0)
     PathLengthPenalty(decay=1.0)
@@ -146,6 +158,9 @@ def test_ada_state_dict_holds_the_pending_float64_statistics():
     other.load_state_dict({"p": 0.75, "stats": [1, 3], "rt": 0})  # plain Python numbers
     assert other.p == 0.75 and other.rt == 0.0 and isinstance(other.rt, float)
     other.accumulate(torch.ones(1))
+    fresh = AdaController(_Pipe())
+    fresh.load_state_dict({"p": 0.5, "stats": [0.0, 0.0], "rt": None})
+    assert fresh.rt is None
     assert other.state_dict()["stats"].dtype == torch.float64
     assert other.update(4) == pytest.approx(0.5)
 
