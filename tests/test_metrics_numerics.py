@@ -115,7 +115,7 @@ def test_frechet_distance_computes_float32_inputs_in_float64():
     assert got == pytest.approx(float(diff @ diff), rel=1e-13)
 
 
-@pytest.mark.parametrize("imaginary, ok", [(1e-4, True), (2e-3, False)])
+@pytest.mark.parametrize("imaginary, ok", [(1e-4, True), (1e-3, True), (2e-3, False)])
 def test_frechet_sqrtm_keeps_the_real_part_of_a_nearly_real_root(monkeypatch, imaginary, ok):
     import gankern.metrics.frechet as frechet
 
@@ -227,6 +227,9 @@ def test_feature_stats_state_round_trip(tmp_path, keep_features):
     np.testing.assert_allclose(loaded.cov, np.cov(data, rowvar=False), rtol=1e-12)
     if keep_features:
         np.testing.assert_array_equal(loaded.features, data.astype(np.float32))
+    wide = {k: (v.astype(np.float64) if k == "features" else v) for k, v in stats.state().items()}
+    if keep_features:  # kept features are float32, whatever the state holds
+        assert FeatureStats.from_state(wide).features.dtype == np.float32
     # Loaded statistics keep accumulating in float64 (a float32 state is widened).
     narrow = {k: (v.astype(np.float32) if k != "num" else v) for k, v in stats.state().items()}
     widened = FeatureStats.from_state(narrow)

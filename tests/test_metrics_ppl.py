@@ -135,8 +135,7 @@ def test_ppl_of_a_curved_generator_matches_monte_carlo(space, sampling):
     )
     assert label == "ppl_custom"
     assert value == pytest.approx(monte_carlo_ppl(G, space, sampling), rel=0.06)
-    if space == "w":
-        assert G.calls[0] == {"noise_mode": "const"}  # pairs see the same noise
+    assert G.calls[0] == {"noise_mode": "const"}  # pairs see the same noise
 
 
 def test_ppl_w_full_sampling_differs_from_end():
@@ -413,18 +412,25 @@ class ConditionalToyGenerator(ToyGenerator):
 
     def mapping(self, z, c):
         self.labels.append(c.clone())
-        return super().mapping(z + 3 * torch.nn.functional.pad(c, (0, self.z_dim - 3)), c)
+        return super().mapping(z + 3 * torch.nn.functional.pad(c, (0, self.z_dim - self.c_dim)), c)
 
 
 @pytest.mark.parametrize("space", ["w", "z"])
-def test_ppl_draws_one_label_per_path(space):
-    G = ConditionalToyGenerator(z_dim=4, resolution=4)  # 3 classes
-    perceptual_path_length(G, num_samples=60, batch_size=20, space=space, device="cpu",
-                           distance=_mean_squared_difference)
+@pytest.mark.parametrize("c_dim", [1, 3])
+def test_ppl_draws_one_label_per_path(space, c_dim):
+    G = ConditionalToyGenerator(c_dim=c_dim, z_dim=4, resolution=4)
+    common = dict(num_samples=60, batch_size=20, space=space, device="cpu",
+                  distance=_mean_squared_difference)
+    perceptual_path_length(G, **common)
     labels = torch.cat(G.labels)
-    assert labels.shape[1] == 3 and torch.all(labels.sum(1) == 1)
-    assert set(labels.unique().tolist()) == {0.0, 1.0}
+    assert labels.shape[1] == c_dim and torch.all(labels.sum(1) == 1)
+    assert set(labels.unique().tolist()) == ({1.0} if c_dim == 1 else {0.0, 1.0})
     assert torch.all(labels.sum(0) > 5)  # every class drawn (uniformly: ~1/3 each)
+    # The labels come from the seed, not from the global RNG.
+    again = ConditionalToyGenerator(c_dim=c_dim, z_dim=4, resolution=4)
+    torch.rand(3)
+    perceptual_path_length(again, **common)
+    assert torch.equal(torch.cat(again.labels), labels)
     # Both ends of a path have the same label: mapping(z0, c) and mapping(z1, c) in W; the
     # two halves of one batch in Z.
     for a, b in zip(G.labels[0::2], G.labels[1::2], strict=True) if space == "w" else (
@@ -434,10 +440,11 @@ def test_ppl_draws_one_label_per_path(space):
 
 def test_ppl_of_a_plain_generator_without_parameters_or_keywords():
     # A bare callable network in Z space: no mapping/synthesis, no parameters, no kwargs.
-    class Plain(torch.nn.Module):
-        z_dim, c_dim = 3, 0
+    class Plain(torch.nn.Module):  # no c_dim attribute: unconditional
+        z_dim = 3
 
         def forward(self, z, c):
+            assert c.shape == (len(z), 0)
             return torch.tanh(z[:, :1, None, None] * z[:, None, None, :])
 
     calls = []
@@ -450,3 +457,10 @@ def test_ppl_of_a_plain_generator_without_parameters_or_keywords():
                                           distance=distance)
     assert label == "ppl_custom" and np.isfinite(value)
     assert calls == [2, 2, 1]  # 5 paths in batches of 2
+
+
+def test_ppl_default_batch_size_is_32():
+    G = ToyGenerator(z_dim=4, resolution=4)
+    common = dict(num_samples=40, distance=_mean_squared_difference, device="cpu")
+    assert perceptual_path_length(G, **common) == perceptual_path_length(G, batch_size=32,
+                                                                         **common)
