@@ -12,6 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from gankern.ops import conv2d
 from gankern.train import (
     PathLengthPenalty,
+    input_gradients,
     lazy_adam_hyperparameters,
     lazy_regularization,
     r1_penalty,
@@ -250,6 +251,7 @@ def test_input_gradients_skip_weight_gradients_by_default_and_on_request():
         "pl": lambda **kw: PathLengthPenalty()(D(ws)[:, None, None, None], ws, **kw),
         "pl_path_lengths": lambda **kw: PathLengthPenalty().path_lengths(
             D(ws)[:, None, None, None], ws, **kw),
+        "input_gradients": lambda **kw: input_gradients(D(ws_leaf := ws * 1), ws_leaf, **kw),
         "pl_from_generator": lambda **kw: PathLengthPenalty().from_generator(
             lambda w: D(w)[:, None, None, None], ws, **kw),
     }

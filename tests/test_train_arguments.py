@@ -20,6 +20,7 @@ from gankern.train.augment import AdaController
 
 X = torch.randn(2, 3, requires_grad=False)
 WS = torch.randn(2, 2, 3, requires_grad=True)
+W_UNUSED = torch.ones(1, requires_grad=True)  # an output that needs gradients, not from x
 
 
 def D(x, *args, **kwargs):
@@ -73,6 +74,11 @@ CASES = {
               "ws must be a torch.Tensor"),
     "pl generator": (lambda: PathLengthPenalty()(WS * 2, WS, generator=1), TypeError,
                      "generator must be a torch.Generator or None, got int"),
+    "pl path_lengths skip": (
+        lambda: PathLengthPenalty().path_lengths(WS * 2, WS, skip_weight_gradients=1),
+        TypeError, "skip_weight_gradients must be a bool, got 1"),
+    "input unused": (lambda: r1_penalty(lambda x: W_UNUSED * torch.ones(len(x)), X), ValueError,
+                     "the network's output does not depend on its input$"),
     "pl from_generator synthesis": (lambda: PathLengthPenalty().from_generator(3, WS),
                                     TypeError, "synthesis must be an nn.Module or a callable"),
     "pl from_generator ws": (lambda: PathLengthPenalty().from_generator(lambda w: w, "w"),

@@ -2,7 +2,9 @@
 
 Reads ``mutmut results --all true`` (run from the repository root, after ``mutmut run``),
 drops the mutants listed as equivalent in ``tools/mutation_equivalents.txt`` (each with
-the reason it cannot change behaviour), and prints one markdown row per module:
+the reason it cannot change behaviour; those whose reason starts with "killed by" are
+killed by a test mutmut cannot observe, and count as killed), and prints one markdown row
+per module:
 
     module | mutants | killed | survived | timeout | no tests | equivalent | score
 
@@ -86,7 +88,10 @@ def score_table(results: dict[str, str], equivalents: dict[str, str]) -> list[di
     """One row per module: counts per status and the score."""
     by_module: dict[str, Counter] = defaultdict(Counter)
     for name, status in results.items():
-        by_module[module_of(name)]["equivalent" if name in equivalents else status] += 1
+        if name in equivalents and status != "killed":
+            # "killed by <test>": killed outside mutmut's reach (spawned processes)
+            status = "killed" if equivalents[name].startswith("killed by") else "equivalent"
+        by_module[module_of(name)][status] += 1
     rows = []
     for module in sorted(by_module):
         counts = by_module[module]
@@ -133,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         print("no mutmut results: run `mutmut run` first", file=sys.stderr)
         return 2
     equivalents = load_equivalents()
-    unknown = sorted(set(equivalents) - set(results))
+    modules = {module_of(name) for name in results}
+    unknown = sorted(n for n in set(equivalents) - set(results) if module_of(n) in modules)
     if unknown:
         print(f"warning: {len(unknown)} listed equivalents are not mutants of this run "
               f"(the source changed?): {unknown[:3]}", file=sys.stderr)
