@@ -195,3 +195,17 @@ def test_ref_keeps_style_gradients_inside_no_weight_gradients(fused):
         got = torch.autograd.grad(y.square().sum(), [x, s])
     for a, e in zip(got, want, strict=True):
         assert_close(a, e)
+
+
+def test_demodulation_coefficients_of_a_zero_weight_stay_finite():
+    # rsqrt(sum (w s)^2 + 1e-8): an all-zero output channel gets 1e4, not inf or NaN.
+    from gankern.ops.modulated_conv2d_fused import demodulation_coefficients
+
+    weight = torch.randn(3, 2, 3, 3)
+    weight[1] = 0
+    styles = torch.randn(4, 2)
+    d = demodulation_coefficients(weight, styles)
+    expected = ((weight[None] * styles[:, None, :, None, None]).square().sum([2, 3, 4])
+                + 1e-8).rsqrt()
+    torch.testing.assert_close(d, expected)
+    assert torch.all(d[:, 1] == torch.tensor(1e-8).rsqrt())

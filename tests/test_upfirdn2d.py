@@ -237,6 +237,25 @@ def test_filter2d_places_even_filters_like_stylegan(fh, fw, padding):
         np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("flip_filter, gain", [(False, 1), (True, 1), (False, 2.5), (True, 0.5)])
+def test_helpers_pass_flip_filter_and_gain_on(flip_filter, gain):
+    # An asymmetric 4-tap filter: flipping it changes the result. StyleGAN's padding for 4 taps
+    # written out: up 2 pads [2, 1], down 2 pads [1, 1], filter2d pads [2, 1].
+    x = torch.randn(1, 2, 6, 5, dtype=torch.float64)
+    f = torch.tensor([1.0, 2.0, 4.0, 3.0], dtype=torch.float64)
+    kw = dict(flip_filter=flip_filter, gain=gain, impl="ref")
+    assert_close(upsample2d(x, f, **kw),
+                 upfirdn2d(x, f, up=2, padding=[2, 1, 2, 1], flip_filter=flip_filter,
+                           gain=4 * gain, impl="ref"))
+    assert_close(downsample2d(x[:, :, :, :4], f, **kw),
+                 upfirdn2d(x[:, :, :, :4], f, down=2, padding=[1, 1, 1, 1], **kw))
+    assert_close(filter2d(x, f, **kw), upfirdn2d(x, f, padding=[2, 1, 2, 1], **kw))
+    if not flip_filter:  # the default: no flip
+        assert_close(upsample2d(x, f, gain=gain), upsample2d(x, f, **kw))
+        assert_close(downsample2d(x, f, gain=gain), downsample2d(x, f, **kw))
+    assert not torch.allclose(upsample2d(x, f, flip_filter=True), upsample2d(x, f))
+
+
 def test_upsample2d_keeps_a_constant_and_box_filters_give_nearest_and_average():
     f = setup_filter([1, 3, 3, 1])
     y = upsample2d(torch.full((1, 1, 6, 6), 2.5), f)
@@ -402,8 +421,16 @@ ERROR_CASES = [
 def test_errors(kwargs, error, match):
     args = dict(x=X, f=F4, up=1, down=1, padding=0, flip_filter=False, gain=1, impl="ref")
     args.update(kwargs)
-    with pytest.raises(error, match=match):
+    # Messages naming the argument start with its name (anchored: another name fails).
+    with pytest.raises(error, match=f"^{match}" if match.startswith(tuple(kwargs)) else match):
         upfirdn2d(**args)
+
+
+def test_helper_errors_name_the_helpers_argument():
+    with pytest.raises(ValueError, match="^down must be >= 1, got 0"):
+        downsample2d(X, F4, down=0)
+    with pytest.raises(ValueError, match=r"^up must be >= 1, got \[1, 0\]"):
+        upsample2d(X, F4, up=[1, 0])
 
 
 def test_unavailable_backends_raise_with_the_reason():
