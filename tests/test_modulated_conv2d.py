@@ -209,3 +209,16 @@ def test_demodulation_coefficients_of_a_zero_weight_stay_finite():
                 + 1e-8).rsqrt()
     torch.testing.assert_close(d, expected)
     assert torch.all(d[:, 1] == torch.tensor(1e-8).rsqrt())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_reference_output_keeps_the_input_dtype_with_float32_companions(dtype):
+    # weight, styles, noise and bias may be float32 whatever x's dtype: they are cast to it.
+    x, weight, styles, noise, bias = make_inputs(2, 3, 4, 5, 3, requires_grad=False)
+    y = modulated_conv2d(x.to(dtype), weight, styles, noise=noise, padding=1, bias=bias,
+                         act="lrelu", impl="ref")
+    assert y.dtype == dtype
+    expected = modulated_conv2d(x, weight, styles, noise=noise, padding=1, bias=bias,
+                                act="lrelu", impl="ref")
+    torch.testing.assert_close(y.float(), expected, atol=0.1 if dtype == torch.bfloat16 else 1e-5,
+                               rtol=0.05 if dtype == torch.bfloat16 else 1e-5)
