@@ -237,6 +237,15 @@ def test_filter2d_places_even_filters_like_stylegan(fh, fw, padding):
         np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
 
 
+def test_setup_filter_makes_float32_from_any_input():
+    identity = setup_filter(None, normalize=False)
+    assert identity.dtype == torch.float32 and identity.tolist() == [[1.0]]
+    f = setup_filter([1, 3, 3, 1])  # integer taps
+    assert f.dtype == torch.float32
+    assert_close(f, torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64)
+    assert setup_filter(np.array([1.0, 2.0]), normalize=False).dtype == torch.float32
+
+
 @pytest.mark.parametrize("flip_filter, gain", [(False, 1), (True, 1), (False, 2.5), (True, 0.5)])
 def test_helpers_pass_flip_filter_and_gain_on(flip_filter, gain):
     # An asymmetric 4-tap filter: flipping it changes the result. StyleGAN's padding for 4 taps
@@ -406,6 +415,7 @@ ERROR_CASES = [
     (dict(down=-2), ValueError, "down must be >= 1, got -2"),
     (dict(down=[1, 2, 3]), TypeError, r"down must be a positive int or a pair \[x, y\]"),
     (dict(down=[2, 0]), ValueError, r"down must be >= 1, got \[2, 0\]"),
+    (dict(down=[2, 1.5]), TypeError, r"down must be a positive int or a pair \[x, y\]"),
     (dict(padding=[1, 2, 3]), TypeError, r"padding must be an int, \[x, y\] or \[x0, x1"),
     (dict(padding=[1.0, 2]), TypeError, "padding must contain ints"),
     (dict(padding=-3), ValueError, "leave no output for a 4x4 input"),
