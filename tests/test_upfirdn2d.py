@@ -244,6 +244,9 @@ def test_setup_filter_makes_float32_from_any_input():
     assert f.dtype == torch.float32
     assert_close(f, torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64)
     assert setup_filter(np.array([1.0, 2.0]), normalize=False).dtype == torch.float32
+    # gain ** (ndim / 2): a separable filter (8 taps or more) applies sqrt(gain) per pass.
+    assert_close(setup_filter([1] * 8, gain=9), torch.full((8,), 3 / 8))
+    assert_close(setup_filter([1, 1], gain=9), torch.full((2, 2), 9 / 4))
 
 
 @pytest.mark.parametrize("flip_filter, gain", [(False, 1), (True, 1), (False, 2.5), (True, 0.5)])
