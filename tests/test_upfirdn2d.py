@@ -266,6 +266,10 @@ def test_helpers_pass_flip_filter_and_gain_on(flip_filter, gain):
         assert_close(upsample2d(x, f, gain=gain), upsample2d(x, f, **kw))
         assert_close(downsample2d(x, f, gain=gain), downsample2d(x, f, **kw))
     assert not torch.allclose(upsample2d(x, f, flip_filter=True), upsample2d(x, f))
+    # impl is passed on too: the CUDA backend cannot take CPU tensors.
+    for helper in (filter2d, upsample2d, downsample2d):
+        with pytest.raises(BackendUnavailableError, match="impl='cuda' unavailable"):
+            helper(x.float(), f.float(), impl="cuda")
 
 
 def test_upsample2d_keeps_a_constant_and_box_filters_give_nearest_and_average():
