@@ -47,6 +47,7 @@ from benchmarks.report import latest_rows, op_table, render_markdown, write_mark
 from benchmarks.results import ROW_KEYS, append_rows, load_rows  # noqa: E402
 from benchmarks.run_all import main as run_all  # noqa: E402
 from benchmarks.timing import QUICK_TIMING, summarize  # noqa: E402
+from gankern.ops import OP_BACKENDS, backend_report  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -393,10 +394,18 @@ def test_csv_header_grows_with_new_keys(tmp_path):
 def test_quick_gpu_run_measures_every_gankern_provider(tmp_path):
     code = run_all([
         "--quick", "--device", "cuda", "--dtypes", "float16", "--out", str(tmp_path),
-        "--providers", "gankern_cuda", "gankern_triton", "ref", "ref_input_scaling",
+        "--providers", "gankern_cuda", "gankern_triton", "ref", "ref_scaling",
     ])
     assert code == 0
     rows = load_rows(tmp_path)
     gankern = [r for r in rows if r["provider_kind"] == "gankern"]
-    assert gankern and all(r["status"] in ("ok", "skipped") for r in gankern)
+    assert {r["op"] for r in gankern} == set(OP_BACKENDS)
+    # A provider is skipped only where gankern's own report says its backend cannot run
+    # here; Triton always can on a GPU machine. Everything else must have been measured.
+    report = backend_report(OP_BACKENDS, torch.device("cuda"))
+    assert all(report[op]["triton"] is None for op in OP_BACKENDS), report
+    backend_of = {"gankern_cuda": "cuda", "gankern_triton": "triton"}
+    for row in gankern:
+        available = report[row["op"]][backend_of[row["provider"]]] is None
+        assert row["status"] == ("ok" if available else "skipped"), row
     assert all(r["peak_mem_mb"] is not None for r in rows if r["status"] == "ok")

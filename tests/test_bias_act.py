@@ -570,3 +570,10 @@ def test_gpu_backends_run_on_the_inputs_device_not_the_current_one(impl):
     assert y.device == torch.device("cuda", 1)
     for got, want in ((y, yr), (dx, dxr), (db, dbr)):
         assert_close(got.cpu(), want)
+
+
+def test_clamp_zero_clamps_everything():
+    # clamp >= 0 clamps to [-clamp, clamp], 0 included (all zeros); None is off.
+    x = torch.randn(3, 4, dtype=torch.float64) * 5
+    assert torch.all(bias_act(x, act="linear", clamp=0, impl="ref") == 0)
+    assert_close(bias_act(x, act="linear", clamp=None, impl="ref"), x)

@@ -58,14 +58,75 @@ def test_frechet_distance_ill_conditioned_commuting_covariances(method):
     assert got == pytest.approx(expected, rel=1e-6)
 
 
-def test_frechet_distance_singular_covariances_stay_finite():
+@pytest.mark.parametrize("seed", [3, 4])
+def test_frechet_distance_singular_covariances_match_the_factor_formula(seed):
     # Rank-deficient covariances (fewer samples than dimensions), as with small sample sets.
-    rng = np.random.default_rng(3)
+    # With S1 = A^T A and S2 = B^T B (A, B the centred samples over sqrt(n - 1)), the nonzero
+    # eigenvalues of S1 S2 are those of (A B^T)(A B^T)^T, so tr sqrt(S1 S2) is the sum of the
+    # singular values of the small matrix A B^T: exact however singular S1 and S2 are.
+    rng = np.random.default_rng(seed)
     x, y = rng.standard_normal((5, 12)), rng.standard_normal((5, 12)) + 0.5
+    a, b = (x - x.mean(0)) / 2, (y - y.mean(0)) / 2
+    trace_sqrt = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+    diff = x.mean(0) - y.mean(0)
+    expected = diff @ diff + np.trace(a.T @ a) + np.trace(b.T @ b) - 2 * trace_sqrt
     args = (x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
-    by_eigh = frechet_distance(*args, method="eigh")
-    assert math.isfinite(by_eigh) and by_eigh > 0
-    assert frechet_distance(*args, method="sqrtm") == pytest.approx(by_eigh, rel=1e-4)
+    for method in ("eigh", "sqrtm"):
+        assert frechet_distance(*args, method=method) == pytest.approx(expected, rel=1e-6)
+
+
+def test_frechet_sqrtm_falls_back_to_an_offset_diagonal(monkeypatch):
+    # When sqrtm(S1 S2) is not finite, the standard tools retry with eps on both diagonals.
+    import gankern.metrics.frechet as frechet
+
+    rng = np.random.default_rng(5)
+    s1, _ = _random_cov(rng, 4)
+    s2, _ = _random_cov(rng, 4)
+    mu1, mu2 = rng.standard_normal((2, 4))
+    calls = []
+
+    def first_call_fails(a):
+        calls.append(a)
+        return np.full_like(a, np.nan) if len(calls) == 1 else scipy.linalg.sqrtm(a)
+
+    monkeypatch.setattr(frechet, "_sqrtm", first_call_fails)
+    eps = 0.05
+    got = frechet_distance(mu1, s1, mu2, s2, eps=eps)
+    offset = eps * np.eye(4)
+    np.testing.assert_allclose(calls[1], (s1 + offset) @ (s2 + offset), rtol=1e-12)
+    tr = np.trace(scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))).real
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * tr
+    assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_frechet_distance_computes_float32_inputs_in_float64():
+    rng = np.random.default_rng(7)
+    mu1, mu2 = rng.standard_normal((2, 256)).astype(np.float32) * 100
+    s1, _ = _random_cov(rng, 8)
+    s1 = s1.astype(np.float32)
+    m1, m2 = mu1[:8], mu2[:8]
+    expected = frechet_distance(m1.astype(np.float64), s1.astype(np.float64),
+                                m2.astype(np.float64), s1.astype(np.float64))
+    assert frechet_distance(m1, s1, m2, s1) == expected
+    # A float32 dot product of 256 terms rounds visibly; the distance is accumulated in float64.
+    diff = mu1.astype(np.float64) - mu2.astype(np.float64)
+    eye = np.eye(256, dtype=np.float32)
+    got = frechet_distance(mu1, eye, mu2, eye)
+    assert got == pytest.approx(float(diff @ diff), rel=1e-13)
+
+
+@pytest.mark.parametrize("imaginary, ok", [(1e-4, True), (1e-3, True), (2e-3, False)])
+def test_frechet_sqrtm_keeps_the_real_part_of_a_nearly_real_root(monkeypatch, imaginary, ok):
+    import gankern.metrics.frechet as frechet
+
+    root = np.diag([1.0, 2.0]) + 1j * np.diag([imaginary, -imaginary])
+    monkeypatch.setattr(frechet, "_sqrtm", lambda a: root)
+    args = (np.zeros(2), np.eye(2) * 4, np.ones(2), np.eye(2))
+    if ok:  # 2 + 8 (means, traces: 8 + 2) - 2 * 3 (the real trace of the root)
+        assert frechet_distance(*args) == pytest.approx(2 + 10 - 6, rel=1e-12)
+    else:
+        with pytest.raises(ValueError, match="imaginary component of 0.002"):
+            frechet_distance(*args)
 
 
 def test_fid_of_identical_and_shifted_samples():
@@ -125,6 +186,8 @@ def test_feature_stats_max_items_and_errors():
     stats.update(torch.ones(3, 2))
     stats.update(torch.zeros(4, 2))
     assert stats.num == 5 and stats.full
+    stats.update(torch.zeros(2, 2))  # full: nothing more is taken
+    assert stats.num == 5
     np.testing.assert_allclose(stats.mean, [0.6, 0.6])
     with pytest.raises(ValueError, match="2 columns"):
         stats.update(torch.ones(1, 3))
@@ -134,6 +197,47 @@ def test_feature_stats_max_items_and_errors():
         s = FeatureStats()
         s.update(torch.ones(1, 2))
         _ = s.cov
+
+
+def test_feature_stats_inputs_and_what_is_kept():
+    single = FeatureStats()
+    single.update(np.array([[1.0, 2.0]]))  # numpy input; one vector has a mean...
+    np.testing.assert_array_equal(single.mean, [1.0, 2.0])
+    with pytest.raises(ValueError, match="^the covariance needs at least 2 feature vectors"):
+        _ = single.cov  # ...but no covariance
+    with pytest.raises(ValueError, match="features were not kept"):
+        _ = single.features
+    kept = FeatureStats(keep_features=True)
+    kept.update(torch.arange(6, dtype=torch.float64).reshape(3, 2))
+    assert kept.features.dtype == np.float32
+    np.testing.assert_array_equal(kept.features, np.arange(6).reshape(3, 2))
+
+
+@pytest.mark.parametrize("keep_features", [False, True])
+def test_feature_stats_state_round_trip(tmp_path, keep_features):
+    rng = np.random.default_rng(12)
+    data = rng.standard_normal((9, 3))
+    stats = FeatureStats(keep_features=keep_features)
+    stats.update(torch.from_numpy(data[:4]))
+    stats.update(torch.from_numpy(data[4:]))
+    np.savez(tmp_path / "stats.npz", **stats.state())
+    loaded = FeatureStats.from_state(np.load(tmp_path / "stats.npz"))
+    assert loaded.num == 9 and loaded.dim == 3 and loaded.keep_features == keep_features
+    np.testing.assert_allclose(loaded.mean, data.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(loaded.cov, np.cov(data, rowvar=False), rtol=1e-12)
+    if keep_features:
+        np.testing.assert_array_equal(loaded.features, data.astype(np.float32))
+    wide = {k: (v.astype(np.float64) if k == "features" else v) for k, v in stats.state().items()}
+    if keep_features:  # kept features are float32, whatever the state holds
+        assert FeatureStats.from_state(wide).features.dtype == np.float32
+    # Loaded statistics keep accumulating in float64 (a float32 state is widened).
+    narrow = {k: (v.astype(np.float32) if k != "num" else v) for k, v in stats.state().items()}
+    widened = FeatureStats.from_state(narrow)
+    assert widened.mean.dtype == widened.cov.dtype == np.float64
+    widened.update(torch.ones(1, 3))
+    np.testing.assert_allclose(widened.mean, (data.sum(0) + 1) / 10, rtol=1e-6)
+    with pytest.raises(ValueError, match="^saving statistics needs at least 1 feature vectors"):
+        FeatureStats().state()
 
 
 def _kid_direct(x, y, gamma, coef0=1.0, degree=3):
@@ -202,6 +306,14 @@ def test_inception_score_matches_definition():
     assert std == pytest.approx(exp_std, rel=1e-9)
 
 
+def test_inception_score_accepts_rounded_probabilities_and_exactly_splits_images():
+    # Rows of a float32 softmax sum to 1 only up to rounding: within 1e-3 is accepted.
+    probs = np.full((4, 5), 0.2) * (1 + 4e-4)
+    assert inception_score(probs, splits=4) == pytest.approx((1.0, 0.0))
+    with pytest.raises(ValueError, match="class probabilities"):
+        inception_score(np.full((4, 5), 0.2) * 1.01, splits=4)
+
+
 def test_inception_score_limits():
     # Confident and evenly spread over C classes: IS = C. Always the same class: IS = 1.
     eye = np.eye(5)
@@ -247,6 +359,18 @@ def test_precision_recall_identical_sets_and_errors():
         precision_recall(x, x[:3])
     with pytest.raises(ValueError, match="3 feature columns"):
         precision_recall(x, np.zeros((20, 2)))
+
+
+def test_precision_recall_counts_points_on_a_ball_boundary_as_inside():
+    # 1-D integer points, k=1: every real radius is exactly 1. The fakes 5 and -1 lie at
+    # distance exactly 1 from the nearest real point (inside, <=), 6.5 at 2.5 (outside).
+    real = np.arange(5.0)[:, None]
+    fake = np.array([[0.5], [5.0], [-1.0], [6.5]])
+    precision, recall = precision_recall(real, fake, k=1, row_batch=2)
+    assert precision == 0.75
+    # Every fake radius is 1.5 (0.5 and -1 are neighbours, so are 5 and 6.5): real 0, 1 and
+    # 4 are inside, 2 is on the boundary of 0.5's ball (inside), 3 is 2 from 5 (outside).
+    assert recall == 0.8
 
 
 def test_precision_recall_float32_agrees_with_float64():

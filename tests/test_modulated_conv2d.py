@@ -204,3 +204,30 @@ def test_ref_keeps_style_gradients_inside_no_weight_gradients(fused):
         got = torch.autograd.grad(y.square().sum(), [x, s])
     for a, e in zip(got, want, strict=True):
         assert_close(a, e)
+
+
+def test_demodulation_coefficients_of_a_zero_weight_stay_finite():
+    # rsqrt(sum (w s)^2 + 1e-8): an all-zero output channel gets 1e4, not inf or NaN.
+    from gankern.ops.modulated_conv2d_fused import demodulation_coefficients
+
+    weight = torch.randn(3, 2, 3, 3)
+    weight[1] = 0
+    styles = torch.randn(4, 2)
+    d = demodulation_coefficients(weight, styles)
+    expected = ((weight[None] * styles[:, None, :, None, None]).square().sum([2, 3, 4])
+                + 1e-8).rsqrt()
+    torch.testing.assert_close(d, expected)
+    assert torch.all(d[:, 1] == torch.tensor(1e-8).rsqrt())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_reference_output_keeps_the_input_dtype_with_float32_companions(dtype):
+    # weight, styles, noise and bias may be float32 whatever x's dtype: they are cast to it.
+    x, weight, styles, noise, bias = make_inputs(2, 3, 4, 5, 3, requires_grad=False)
+    y = modulated_conv2d(x.to(dtype), weight, styles, noise=noise, padding=1, bias=bias,
+                         act="lrelu", impl="ref")
+    assert y.dtype == dtype
+    expected = modulated_conv2d(x, weight, styles, noise=noise, padding=1, bias=bias,
+                                act="lrelu", impl="ref")
+    torch.testing.assert_close(y.float(), expected, atol=0.1 if dtype == torch.bfloat16 else 1e-5,
+                               rtol=0.05 if dtype == torch.bfloat16 else 1e-5)

@@ -3,6 +3,7 @@ forward and every gradient, second order, opcheck, torch.compile, no_weight_grad
 
 import pytest
 import torch
+import torch.nn.functional as F
 from modconv_testutils import fir_filter, make_inputs, modconv_terms
 from testutils import TOLERANCES, assert_close, requires_triton_interpreter, rms
 
@@ -207,6 +208,15 @@ def test_no_weight_gradients_skips_only_the_weight():
     gs_ref = torch.autograd.grad(modulated_conv2d(x, w, s, **{**y_args, "impl": "ref"}).sum(), s)[0]
     assert_close(gs_inside, gs_ref)
     assert not torch.allclose(gw_inside, gw_direct)
+    # Written out: the shared weight's convolution is constant (detached), the demodulation
+    # coefficients rsqrt(sum_i,k (w s)^2 + 1e-8) still depend on the weight.
+    xd, wd, sd, nzd, bd = (t.detach().double() for t in inputs)
+    wd.requires_grad_(True)
+    conv = F.conv2d(xd * sd[:, :, None, None], wd.detach(), padding=1)
+    dcoefs = ((wd[None] * sd[:, None, :, None, None]).square().sum([2, 3, 4]) + 1e-8).rsqrt()
+    z = conv * dcoefs[:, :, None, None] + nzd + bd[None, :, None, None]
+    (gw_expected,) = torch.autograd.grad((F.leaky_relu(z, 0.2) * 2**0.5).sum(), wd)
+    assert_close(gw_inside, gw_expected, torch.float32)
 
 
 def test_inference_saves_nothing_and_matches():

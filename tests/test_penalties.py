@@ -12,6 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from gankern.ops import conv2d
 from gankern.train import (
     PathLengthPenalty,
+    input_gradients,
     lazy_adam_hyperparameters,
     lazy_regularization,
     r1_penalty,
@@ -154,7 +155,7 @@ def test_inputs_are_detached_and_left_untouched():
     assert not reals.requires_grad and reals.grad is None
 
 
-def _wgan_reference(D, reals, fakes, target, norm, seed):
+def _wgan_reference(D, reals, fakes, target, norm, seed, reduction="mean"):
     rng = torch.Generator().manual_seed(seed)
     eps = torch.rand(reals.shape[0], 1, 1, 1, generator=rng, dtype=DT)
     x_hat = (eps * reals + (1 - eps) * fakes).requires_grad_()
@@ -166,7 +167,8 @@ def _wgan_reference(D, reals, fakes, target, norm, seed):
         n = flat.abs().sum(1)
     else:
         n = flat.abs().max(1).values
-    return ((n - target) ** 2).mean()
+    per_sample = (n - target) ** 2
+    return per_sample if reduction == "none" else per_sample.mean()
 
 
 @pytest.mark.parametrize("norm, target", [("l2", 1.0), ("l2", 0.3), ("l1", 2.0), ("linf", 0.1)])
@@ -182,6 +184,98 @@ def test_wgan_gp_value_and_parameter_gradients(norm, target):
     expected = _wgan_reference(D_ref, reals, fakes, target, norm, seed=7)
     assert_close(value, expected)
     _assert_all_close(_params_grads(value, D), _params_grads(expected, D_ref))
+
+
+def test_wgan_gp_reductions():
+    torch.manual_seed(5)
+    D = CNNDiscriminator(use_gankern=True)
+    reals, fakes = torch.randn(2, 4, 3, 5, 5, dtype=DT).unbind(0)
+    per_sample = wgan_gp_penalty(D, reals, fakes, target=0.5,
+                                 generator=torch.Generator().manual_seed(3), reduction="none")
+    expected = _wgan_reference(D, reals, fakes, 0.5, "l2", seed=3, reduction="none")
+    assert per_sample.shape == (4,)
+    assert_close(per_sample, expected)
+    total = wgan_gp_penalty(D, reals, fakes, target=0.5,
+                            generator=torch.Generator().manual_seed(3), reduction="sum")
+    assert_close(total, expected.sum())
+
+
+def test_wgan_gp_zero_gradient_gives_target_squared_and_finite_gradients():
+    # D(x) = sum relu(w x - 5): sample 0 (all inputs 0) sees a zero input gradient, where
+    # d||g||/dg is undefined (sqrt at 0); the penalty must be target^2 there and its
+    # parameter gradient finite, while sample 1 (all inputs 1, w x > 5) is unaffected.
+    w = torch.tensor(10.0, dtype=DT, requires_grad=True)
+
+    def D(x):
+        return F.relu(w * x - 5).flatten(1).sum(1)
+
+    reals = torch.stack([torch.zeros(2, 3, dtype=DT), torch.ones(2, 3, dtype=DT)])
+    penalty = wgan_gp_penalty(D, reals, reals, target=2.0, reduction="none")
+    # sample 1: the gradient is w in each of its 6 inputs, norm sqrt(6) w
+    expected = torch.tensor([4.0, (math.sqrt(6) * 10 - 2) ** 2], dtype=DT)
+    assert_close(penalty, expected)
+    (grad_w,) = torch.autograd.grad(penalty.sum(), w)
+    # d/dw (sqrt(6) w - 2)^2 = 2 sqrt(6) (sqrt(6) w - 2); sample 0 contributes 0 (not NaN)
+    assert_close(grad_w, torch.tensor(2 * math.sqrt(6) * (math.sqrt(6) * 10 - 2), dtype=DT))
+
+
+class _RecordingSquare(torch.autograd.Function):
+    """x ** 2 whose backward records whether weight gradients were switched off."""
+
+    seen: list[bool] = []
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, dy):
+        from gankern.ops.conv2d import weight_gradients_disabled
+
+        _RecordingSquare.seen.append(weight_gradients_disabled())
+        (x,) = ctx.saved_tensors
+        return 2 * x * dy
+
+
+def test_input_gradients_skip_weight_gradients_by_default_and_on_request():
+    def D(x, *args, **kwargs):
+        return _RecordingSquare.apply(x).flatten(1).sum(1)
+
+    x = torch.randn(2, 3, dtype=DT)
+    ws = torch.randn(2, 3, dtype=DT, requires_grad=True)
+    calls = {
+        "r1": lambda **kw: r1_penalty(D, x, **kw),
+        "r2": lambda **kw: r2_penalty(D, x, **kw),
+        "wgan": lambda **kw: wgan_gp_penalty(D, x, x + 1, **kw),
+        "pl": lambda **kw: PathLengthPenalty()(D(ws)[:, None, None, None], ws, **kw),
+        "pl_path_lengths": lambda **kw: PathLengthPenalty().path_lengths(
+            D(ws)[:, None, None, None], ws, **kw),
+        "input_gradients": lambda **kw: input_gradients(D(ws_leaf := ws * 1), ws_leaf, **kw),
+        "pl_from_generator": lambda **kw: PathLengthPenalty().from_generator(
+            lambda w: D(w)[:, None, None, None], ws, **kw),
+    }
+    for name, call in calls.items():
+        for kwargs, expected in (({}, True), ({"skip_weight_gradients": False}, False)):
+            _RecordingSquare.seen.clear()
+            call(**kwargs)
+            assert _RecordingSquare.seen == [expected], (name, kwargs)
+
+
+def test_wgan_gp_default_target_and_discriminator_arguments():
+    torch.manual_seed(5)
+    D = MLPDiscriminator().to(DT)
+    reals, fakes = torch.randn(2, 4, 3, 4, 4, dtype=DT).unbind(0)
+    c = torch.randn(4, 3, dtype=DT)
+
+    def D_ref(x):  # the conditioning bound, for the hand-written reference
+        return D(x, c)
+
+    expected = _wgan_reference(D_ref, reals, fakes, 1.0, "l2", seed=2)
+    for args, kwargs in (((c,), {}), ((), {"c": c})):
+        got = wgan_gp_penalty(D, reals, fakes, *args, generator=torch.Generator().manual_seed(2),
+                              **kwargs)
+        assert_close(got, expected)
 
 
 def test_wgan_gp_interpolates_are_random_per_sample():

@@ -11,7 +11,7 @@ import pytest
 import torch
 from stylegan2_reference import ada_discriminator, ada_generator, mbstd_groups
 from stylegan2_utils import TINY, randomize_, state64, tiny_discriminator, tiny_generator
-from testutils import assert_backend_ran, assert_close, widest_fan_in
+from testutils import assert_backend_ran, assert_close, network_terms, widest_fan_in
 
 from gankern.models import get_config, mapping_with_mixing, mix_styles
 from gankern.nn import MinibatchStdLayer
@@ -170,6 +170,44 @@ def test_forward_backward_float32_every_parameter_learns():
     for name, p in [*G.named_parameters(), *D.named_parameters()]:
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("g_arch, d_arch", [("skip", "resnet"), ("resnet", "skip")])
+def test_every_parameter_gradient_matches_the_reference(g_arch, d_arch):
+    # The generator's non-saturating loss through both networks: each parameter's gradient
+    # equals the gradient of the same state-dict entry through the independent functional
+    # networks (stylegan2_reference), so a parameter that is missing from the graph, scaled
+    # wrongly (equalized learning rate, gains) or wired to the wrong layer fails here.
+    G = randomize_(tiny_generator(c_dim=2, architecture=g_arch, conv_clamp=0.9))
+    D = randomize_(tiny_discriminator(c_dim=2, architecture=d_arch, conv_clamp=0.9))
+    G, D = G.double().eval().set_impl("ref"), D.double().eval().set_impl("ref")
+    z = torch.randn(4, TINY["z_dim"], dtype=torch.float64)
+    c = torch.randn(4, 2, dtype=torch.float64)
+    logits = D(G(z, c, noise_mode="const"), c)
+    torch.nn.functional.softplus(-logits).mean().backward()
+
+    sg, sd = state64(G), state64(D)
+    params = {**{("G", k): sg[k] for k, _ in G.named_parameters()},
+              **{("D", k): sd[k] for k, _ in D.named_parameters()}}
+    for t in params.values():
+        t.requires_grad_(True)
+    img = ada_generator(sg, z, c, resolution=16, num_layers=2, architecture=g_arch,
+                        conv_clamp=0.9)
+    want_logits = ada_discriminator(sd, img, c, resolution=16, architecture=d_arch,
+                                    conv_clamp=0.9, mbstd_group=4, mapping_layers=2)
+    terms = network_terms(G, D)  # whole networks, another order of operations
+    assert_close(logits, want_logits, terms=terms)
+    wanted = torch.autograd.grad(torch.nn.functional.softplus(-want_logits).mean(),
+                                 list(params.values()), allow_unused=True)
+    modules = {"G": dict(G.named_parameters()), "D": dict(D.named_parameters())}
+    for (net, name), want in zip(params, wanted, strict=True):
+        got = modules[net][name].grad
+        assert want is not None and want.abs().sum() > 0, (net, name)  # every parameter learns
+        assert got is not None, (net, name)
+        try:
+            assert_close(got, want, terms=terms)
+        except AssertionError as exc:
+            raise AssertionError(f"{net}.{name}: {exc}") from None
 
 
 def test_r1_double_backward_reaches_discriminator_weights():

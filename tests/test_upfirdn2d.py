@@ -200,6 +200,78 @@ def test_helper_output_sizes(taps, separable):
     assert filter2d(x, f, padding=[1, 0, 0, 2]).shape == (1, 2, 10, 7)
 
 
+def _filter2d_loops(x: np.ndarray, f: np.ndarray, padding=(0, 0, 0, 0)) -> np.ndarray:
+    """filter2d written out: ``y[o] = sum_m f[m] x[o + s - m]`` per axis (a true convolution),
+    zeros outside x, where f[0] multiplies the sample ``s`` ahead of the output: StyleGAN's
+    placement puts the extra tap of an even filter before the centre, so a filter of n taps
+    reads ``x[o - n // 2 ... o + (n - 1) // 2]`` and ``s = (n - 1) // 2``: 0 for 2 taps
+    (``f0 x[o] + f1 x[o - 1]``), 1 for 4 taps (``f0 x[o + 1] + ... + f3 x[o - 2]``)."""
+    shift = {1: 0, 2: 0, 3: 1, 4: 1}
+    px0, px1, py0, py1 = padding
+    n, c, h, w = x.shape
+    fh, fw = f.shape
+    y = np.zeros((n, c, h + py0 + py1, w + px0 + px1))
+    for oy in range(y.shape[2]):
+        for ox in range(y.shape[3]):
+            for my in range(fh):
+                for mx in range(fw):
+                    iy, ix = oy - py0 + shift[fh] - my, ox - px0 + shift[fw] - mx
+                    if 0 <= iy < h and 0 <= ix < w:
+                        y[:, :, oy, ox] += f[my, mx] * x[:, :, iy, ix]
+    return y
+
+
+@pytest.mark.parametrize("fh, fw", [(2, 2), (4, 4), (2, 4), (4, 2), (1, 4), (3, 2)])
+@pytest.mark.parametrize("padding", [0, [1, 0, 2, 1]])
+def test_filter2d_places_even_filters_like_stylegan(fh, fw, padding):
+    # Asymmetric taps and non-square filters: a one-pixel shift or swapped axes changes y.
+    rng = np.random.default_rng(fh * 10 + fw)
+    x = rng.standard_normal((1, 2, 5, 6))
+    f = rng.uniform(0.5, 2.0, (fh, fw))
+    got = filter2d(torch.from_numpy(x), torch.from_numpy(f), padding=padding, impl="ref")
+    np.testing.assert_allclose(got.numpy(), _filter2d_loops(x, f, _pad4(padding)), atol=1e-12)
+    if fh == fw:  # separable 1-D filters take the same placement
+        taps = rng.uniform(0.5, 2.0, fw)
+        got = filter2d(torch.from_numpy(x), torch.from_numpy(taps), padding=padding)
+        expected = _filter2d_loops(x, np.outer(taps, taps), _pad4(padding))
+        np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
+
+
+def test_setup_filter_makes_float32_from_any_input():
+    identity = setup_filter(None, normalize=False)
+    assert identity.dtype == torch.float32 and identity.tolist() == [[1.0]]
+    f = setup_filter([1, 3, 3, 1])  # integer taps
+    assert f.dtype == torch.float32
+    assert_close(f, torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64)
+    assert setup_filter(np.array([1.0, 2.0]), normalize=False).dtype == torch.float32
+    # gain ** (ndim / 2): a separable filter (8 taps or more) applies sqrt(gain) per pass.
+    assert_close(setup_filter([1] * 8, gain=9), torch.full((8,), 3 / 8))
+    assert_close(setup_filter([1, 1], gain=9), torch.full((2, 2), 9 / 4))
+
+
+@pytest.mark.parametrize("flip_filter, gain", [(False, 1), (True, 1), (False, 2.5), (True, 0.5)])
+def test_helpers_pass_flip_filter_and_gain_on(flip_filter, gain):
+    # An asymmetric 4-tap filter: flipping it changes the result. StyleGAN's padding for 4 taps
+    # written out: up 2 pads [2, 1], down 2 pads [1, 1], filter2d pads [2, 1].
+    x = torch.randn(1, 2, 6, 5, dtype=torch.float64)
+    f = torch.tensor([1.0, 2.0, 4.0, 3.0], dtype=torch.float64)
+    kw = dict(flip_filter=flip_filter, gain=gain, impl="ref")
+    assert_close(upsample2d(x, f, **kw),
+                 upfirdn2d(x, f, up=2, padding=[2, 1, 2, 1], flip_filter=flip_filter,
+                           gain=4 * gain, impl="ref"))
+    assert_close(downsample2d(x[:, :, :, :4], f, **kw),
+                 upfirdn2d(x[:, :, :, :4], f, down=2, padding=[1, 1, 1, 1], **kw))
+    assert_close(filter2d(x, f, **kw), upfirdn2d(x, f, padding=[2, 1, 2, 1], **kw))
+    if not flip_filter:  # the default: no flip
+        assert_close(upsample2d(x, f, gain=gain), upsample2d(x, f, **kw))
+        assert_close(downsample2d(x, f, gain=gain), downsample2d(x, f, **kw))
+    assert not torch.allclose(upsample2d(x, f, flip_filter=True), upsample2d(x, f))
+    # impl is passed on too: the CUDA backend cannot take CPU tensors.
+    for helper in (filter2d, upsample2d, downsample2d):
+        with pytest.raises(BackendUnavailableError, match="impl='cuda' unavailable"):
+            helper(x.float(), f.float(), impl="cuda")
+
+
 def test_upsample2d_keeps_a_constant_and_box_filters_give_nearest_and_average():
     f = setup_filter([1, 3, 3, 1])
     y = upsample2d(torch.full((1, 1, 6, 6), 2.5), f)
@@ -350,6 +422,7 @@ ERROR_CASES = [
     (dict(down=-2), ValueError, "down must be >= 1, got -2"),
     (dict(down=[1, 2, 3]), TypeError, r"down must be a positive int or a pair \[x, y\]"),
     (dict(down=[2, 0]), ValueError, r"down must be >= 1, got \[2, 0\]"),
+    (dict(down=[2, 1.5]), TypeError, r"down must be a positive int or a pair \[x, y\]"),
     (dict(padding=[1, 2, 3]), TypeError, r"padding must be an int, \[x, y\] or \[x0, x1"),
     (dict(padding=[1.0, 2]), TypeError, "padding must contain ints"),
     (dict(padding=-3), ValueError, "leave no output for a 4x4 input"),
@@ -365,8 +438,16 @@ ERROR_CASES = [
 def test_errors(kwargs, error, match):
     args = dict(x=X, f=F4, up=1, down=1, padding=0, flip_filter=False, gain=1, impl="ref")
     args.update(kwargs)
-    with pytest.raises(error, match=match):
+    # Messages naming the argument start with its name (anchored: another name fails).
+    with pytest.raises(error, match=f"^{match}" if match.startswith(tuple(kwargs)) else match):
         upfirdn2d(**args)
+
+
+def test_helper_errors_name_the_helpers_argument():
+    with pytest.raises(ValueError, match="^down must be >= 1, got 0"):
+        downsample2d(X, F4, down=0)
+    with pytest.raises(ValueError, match=r"^up must be >= 1, got \[1, 0\]"):
+        upsample2d(X, F4, up=[1, 0])
 
 
 def test_unavailable_backends_raise_with_the_reason():
