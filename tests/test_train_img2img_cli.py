@@ -24,7 +24,7 @@ from gankern.train.visuals import to_uint8
 
 # model -> (resolution of its CPU run, its built-in data, their opener)
 MODELS = {
-    "pix2pix": (32, "builtin:digits-edges", open_paired_dataset),
+    "pix2pix": (16, "builtin:digits-edges", open_paired_dataset),
     "cyclegan": (16, "builtin:digits-inverted", open_unpaired_dataset),
     "srgan": (16, "builtin:digits-sr", open_dataset),
     "srresnet": (16, "builtin:digits-sr", open_dataset),

@@ -14,8 +14,8 @@ Configurations (``--cfg``): ``unet256`` and ``unet128`` (the official U-Nets wit
 70x70 PatchGAN; 54,413,955 and 2,768,705 parameters at 3 -> 3 channels), trained as the
 paper: Adam 2e-4, betas (0.5, 0.999), batch 1, 100 epochs of your data at the initial rate
 then 100 of linear decay to zero (``lr_schedule=linear``, ``lr_decay_start=0.5``);
-``digits`` (a small U-Net and a 34x34 PatchGAN for the 32x32 built-in
-``builtin:digits-edges``, batch 16, a CPU run of minutes). Options (``--lambda-l1``,
+``digits`` (a small U-Net, 5 levels at 32 px and fewer for smaller images, and a 34x34
+PatchGAN for the 32x32 built-in ``builtin:digits-edges``, batch 16, a CPU run of minutes). Options (``--lambda-l1``,
 ``--norm``, ``--n-layers``, ``--direction``) default to the paper's. Not reproduced: the
 random jitter (resize to 286, crop 256; give the data at the training size) and the
 paper's test-time dropout (grids and ``gankern translate`` run G in eval mode).
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from gankern.data.paired import DIRECTIONS
-from gankern.models.img2img_layers import NORMS
+from gankern.models.img2img_layers import NORMS, check_resolution_multiple
 from gankern.models.patchgan import PatchGANConfig
 from gankern.models.pix2pix import PIX2PIX_PAPER_HYPERPARAMS, UNetGeneratorConfig, pix2pix_config
 from gankern.train.families._configured import from_paper
@@ -63,10 +63,25 @@ class Pix2PixOptions:
                            "3 is the 70x70 PatchGAN, 2 a 34x34 one)")
 
 
+def _digits_levels(resolution: int) -> int:
+    """U-Net levels of the ``digits`` configuration: 5 (down to 1x1 at 32 px), fewer for
+    smaller images (4 at 16 px)."""
+    levels = 5
+    while levels > 2 and resolution % 2**levels:
+        levels -= 1
+    return levels
+
+
 def _networks(name: str):
     def make(data, options: Pix2PixOptions):
-        G, D = pix2pix_config(name, resolution=data.resolution, in_channels=data.channels,
+        resolution = data.resolution
+        if name == "digits":  # the CPU configuration also runs below its 32 px
+            resolution = None
+        G, D = pix2pix_config(name, resolution=resolution, in_channels=data.channels,
                               out_channels=data.channels_b)
+        if name == "digits":
+            G = replace_fields(G, num_downs=_digits_levels(data.resolution))
+            check_resolution_multiple(data.resolution, 2**G.num_downs)
         G = replace_fields(G, norm=options.norm)
         D = replace_fields(D, norm=options.norm, n_layers=options.n_layers or None)
         return {"G": G, "D": D}
