@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from img2img_toys import (
     ToyPatchD,
     ToyTranslator,
@@ -383,3 +384,38 @@ def test_patchgan_receptive_fields_of_the_configurations(cls, cfg, options, expe
     config = configs["D" if cls is Pix2PixFamily else "D_B"]
     assert config.build("ref").receptive_field == expected
     assert _support_side(config) == expected
+
+
+def test_srgan_vgg22_content_loss_from_a_weights_file(tmp_path):
+    """``--content-loss vgg22 --vgg-weights FILE``: the content loss is the MSE of VGG19's
+    relu2_2 features (ImageNet-normalized inputs, gray repeated to RGB) times vgg_rescale,
+    computed here with functional convolutions from the file's tensors."""
+    g = torch.Generator().manual_seed(0)
+    shapes = {0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128)}
+    state = {}
+    for index, (cout, cin) in shapes.items():
+        state[f"features.{index}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * 0.05
+        state[f"features.{index}.bias"] = torch.randn(cout, generator=g) * 0.05
+    path = tmp_path / "vgg19-dcbb9e9d.pth"
+    torch.save(state, path)
+    family, nets = _srgan(content_loss="vgg22", vgg_weights=str(path), vgg_rescale=0.5,
+                          adversarial_weight=0.0)
+    assert family.notes() == ["SRGAN content loss: vgg22, the MSE of VGG19 relu2_2 features "
+                              "times 0.5"]
+
+    def features(x):
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        x = ((x.float().repeat(1, 3, 1, 1) + 1) / 2 - mean) / std
+        for index in (0, 2, 5, 7):
+            x = F.relu(F.conv2d(x, state[f"features.{index}.weight"],
+                                state[f"features.{index}.bias"], padding=1))
+            if index == 2:
+                x = F.max_pool2d(x, 2)
+        return x
+
+    hr = images(2, 1, 16, seed=8)
+    sr = torch.from_numpy(np_G(nets["G"], _pillow_bicubic(_np(hr), 4)))
+    want = (0.5 * features(sr) - 0.5 * features(hr)).square().mean()
+    out = family.compute(phase("Gmain"), phase_inputs(hr, torch.zeros(2, 0)))
+    assert _value(out) == pytest.approx(float(want), rel=1e-4)

@@ -248,9 +248,10 @@ class SRGANFamily(SRResNetFamily):
         if self.vgg is None:
             return mse_per_image(sr, hr)
         scale = self.options.vgg_rescale
+        dtype = next(self.vgg.parameters()).dtype  # the images may be in another precision
         with torch.no_grad():
-            target = self.vgg(hr) * scale
-        return mse_per_image(self.vgg(sr) * scale, target)
+            target = self.vgg(hr.to(dtype)) * scale
+        return mse_per_image(self.vgg(sr.to(dtype)) * scale, target)
 
     # --- the objective -------------------------------------------------------------------
 
