@@ -15,8 +15,9 @@ Configurations (``--cfg``): ``unet256`` and ``unet128`` (the official U-Nets wit
 paper: Adam 2e-4, betas (0.5, 0.999), batch 1, 100 epochs of your data at the initial rate
 then 100 of linear decay to zero (``lr_schedule=linear``, ``lr_decay_start=0.5``);
 ``digits`` (a small U-Net, 5 levels at 32 px and fewer for smaller images, and a 34x34
-PatchGAN for the 32x32 built-in ``builtin:digits-edges``, batch 16, a CPU run of minutes). Options (``--lambda-l1``,
-``--norm``, ``--n-layers``, ``--direction``) default to the paper's. Not reproduced: the
+PatchGAN for the 32x32 built-in ``builtin:digits-edges``, batch 16, a CPU run of
+minutes). Options (``--lambda-l1``, ``--norm``, ``--n-layers``, ``--direction``) default to
+the paper's. Not reproduced: the
 random jitter (resize to 286, crop 256; give the data at the training size) and the
 paper's test-time dropout (grids and ``gankern translate`` run G in eval mode).
 """
