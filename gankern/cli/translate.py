@@ -23,15 +23,7 @@ import posixpath
 import sys
 from pathlib import Path
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+from gankern.cli.generate import _int_at_least
 
 
 def add_parser(subparsers) -> None:
@@ -45,7 +37,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--direction", choices=("AtoB", "BtoA"),
                    help="CycleGAN: AtoB (G_AB, default) or BtoA (G_BA); pix2pix and SRGAN: "
                         "the model's own direction only")
-    p.add_argument("--batch", type=_positive_int, default=16,
+    p.add_argument("--batch", type=_int_at_least(1), default=16,
                    help="images per forward pass (default 16)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--impl", choices=("auto", "cuda", "triton", "ref"), default="auto")
