@@ -129,17 +129,21 @@ def synchronize(device: torch.device) -> None:
 
 
 def synthetic_images(run: TrainingRun, count: int = IMAGE_POOL, seed: int = 0):
-    """``count`` batches of uniform random images in [-1, 1] on the run's device."""
-    G, batch = run.G, run.batch
+    """``count`` batches of uniform random images in [-1, 1] on the run's device (for paired
+    and unpaired data, ``count`` pairs of batches)."""
+    data, batch = run.data, run.batch
     gen = torch.Generator(device=run.device).manual_seed(seed)
-    shape = (batch, G.img_channels, G.img_resolution, G.img_resolution)
-    images = []
-    for _ in range(count):
+
+    def random_batch(channels):
+        shape = (batch, channels, data.resolution, data.resolution)
         x = torch.rand(shape, device=run.device, generator=gen) * 2 - 1
         if run.opts.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        images.append(x)
-    return images
+        return x
+
+    if data.kind == "images":
+        return [random_batch(data.channels) for _ in range(count)]
+    return [(random_batch(data.channels), random_batch(data.channels_b)) for _ in range(count)]
 
 
 def measure_run(run, images: Sequence[torch.Tensor], settings: MeasureSettings) -> Measurement:
@@ -315,12 +319,14 @@ def _quick_threads(quick: bool):
 
 
 def _resolution(text: str) -> int:
+    """A resolution: a multiple of 8 (the models' own checks say which they accept: powers of
+    two for StyleGAN2, SRGAN's 96 px crops)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a power of two >= 8, got {text!r}") from None
-    if value < 8 or value & (value - 1):
-        raise argparse.ArgumentTypeError(f"expected a power of two >= 8, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a multiple of 8, got {text!r}") from None
+    if value < 8 or value % 8:
+        raise argparse.ArgumentTypeError(f"expected a multiple of 8, got {value}")
     return value
 
 

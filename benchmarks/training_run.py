@@ -29,13 +29,24 @@ from gankern.train.run import build_training_run as _build_trainer_run
 
 
 class TrainingRun(_TrainerRun):
-    """The trainer's run, stepped with a batch of images already on the device."""
+    """The trainer's run, stepped with a batch of images already on the device.
 
-    def step(self, images: torch.Tensor) -> None:  # type: ignore[override]
+    ``data`` is what the run trains on (:func:`bench_data`), set by :func:`build_training_run`.
+    """
+
+    data: DataInfo | None = None
+
+    def step(self, images) -> None:  # type: ignore[override]
         """One training step on ``images``: ``[batch, C, H, W]`` floats in [-1, 1] on the
-        device (the loop's real images after its uint8 -> float conversion), unlabeled."""
+        device (the loop's real images after its uint8 -> float conversion), unlabeled; for
+        paired and unpaired data a tuple ``(A, B)`` of such batches."""
         s = self.settings
-        expected = (s.batch, self.G.img_channels, self.G.img_resolution, self.G.img_resolution)
+        if isinstance(images, tuple):  # image-to-image data: the rounds' slices of each side
+            self._check_pair(images)
+            super().step([tuple(t[r :: s.rounds] for t in images) for r in range(s.rounds)])
+            return
+        d = self.data
+        expected = (s.batch, d.channels, d.resolution, d.resolution)
         if not isinstance(images, torch.Tensor) or tuple(images.shape) != expected:
             got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images)
             raise ValueError(f"images must have shape {expected}, got {got}")
@@ -47,12 +58,24 @@ class TrainingRun(_TrainerRun):
         super().step(real)
 
 
+    def _check_pair(self, images: tuple) -> None:
+        d = self.data
+        expected = [(self.settings.batch, c, d.resolution, d.resolution)
+                    for c in (d.channels, d.channels_b)]
+        got = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t) for t in images]
+        if got != expected:
+            raise ValueError(f"images must be two batches of shapes {expected}, got {got}")
+
+
 def bench_data(opts: TrainingOptions, resolution: int, img_channels: int = 3) -> DataInfo:
     """What a benchmark's synthetic data are: images (RGB unless said otherwise), with 10
-    classes for the models that always train on labels."""
-    c_dim = 10 if get_family(opts.model).labels == "always" else 0
-    return DataInfo(name="synthetic", kind="images", resolution=resolution,
-                    channels=img_channels, c_dim=c_dim)
+    classes for the models that always train on labels; pairs of such images (both sides
+    with ``img_channels``) for the image-to-image models' paired and unpaired data."""
+    family = get_family(opts.model)
+    c_dim = 10 if family.labels == "always" else 0
+    kind = family.data_kind
+    return DataInfo(name="synthetic", kind=kind, resolution=resolution, channels=img_channels,
+                    c_dim=c_dim, channels_b=None if kind == "images" else img_channels)
 
 
 def build_training_run(
@@ -87,6 +110,7 @@ def build_training_run(
     trainer_run = _build_trainer_run(opts, data, DistributedContext(device=device), labels)
     run = TrainingRun(**{f.name: getattr(trainer_run, f.name) for f in dataclasses.fields(
         trainer_run)})
+    run.data = data
     if run.augment_pipe is not None and ada_p is not None:
         run.augment_pipe.p.fill_(float(ada_p))
     return run

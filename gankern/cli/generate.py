@@ -11,6 +11,12 @@ Three modes (the generator is the checkpoint's EMA generator unless ``--network 
 
 Seeds are lists and ranges: ``0-7,42``. Truncation: ``--trunc 0.7`` (and ``--trunc-cutoff``
 for the first ws only). Conditional models need ``--class``.
+
+Image-to-image models (pix2pix, CycleGAN, SRGAN, SRResNet) draw ``grid.png``: triplets
+*input | output | target* (CycleGAN: *input | translation | reconstruction*, both ways) of
+items of the model's training data, or of ``--data`` (a folder or zip in the same layout;
+SRGAN: any images, the inputs made by bicubic downsampling); ``--seeds`` are the items'
+indices. ``gankern translate`` translates a folder of plain images.
 """
 
 from __future__ import annotations
@@ -98,7 +104,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--space", choices=("w", "z"),
                    help="interp: latent space (default w for style-based models, else z)")
     p.add_argument("--video", help="interp: also write an animation (.gif, or .mp4 with imageio)")
-    p.add_argument("--grid-cols", type=_int_at_least(1), help="images: columns of grid.png")
+    p.add_argument("--grid-cols", type=_int_at_least(1),
+                   help="images: columns of grid.png (image-to-image models: triplets per row)")
+    p.add_argument("--data", help="image-to-image models: the dataset the grid's items come "
+                                  "from (default: the checkpoint's training data)")
     p.add_argument("--network", choices=("G_ema", "G"), default="G_ema")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--impl", choices=("auto", "cuda", "triton", "ref"), default="auto")
@@ -155,6 +164,7 @@ def run(args) -> int:
     from gankern.train.checkpoint import CheckpointError, atomic_write_bytes
     from gankern.train.families import get_family
     from gankern.train.networks import checkpoint_model, load_generator
+    from gankern.train.translator import is_translation_checkpoint
     from gankern.train.visuals import encode_png, tile_images, to_uint8
 
     def fail(message: str) -> int:
@@ -165,6 +175,8 @@ def run(args) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         return fail("--device cuda but no CUDA device is available")
     try:
+        if is_translation_checkpoint(args.checkpoint):
+            return _translation_grid(args, device, fail)
         G = load_generator(args.checkpoint, device=device, which=args.network, impl=args.impl)
     except (FileNotFoundError, CheckpointError, ValueError) as exc:
         return fail(str(exc))
@@ -233,6 +245,27 @@ def run(args) -> int:
                                  Path(args.video))
     except ValueError as exc:
         return fail(str(exc))
+    return 0
+
+
+def _translation_grid(args, device, fail) -> int:
+    """``grid.png`` of an image-to-image model: input | output | target of data items."""
+    from gankern.train.checkpoint import atomic_write_bytes
+    from gankern.train.translator import draw_data_grid, load_grid_networks, open_model_data
+    from gankern.train.visuals import encode_png, tile_images, to_uint8
+
+    family, nets, meta = load_grid_networks(args.checkpoint, device=device, impl=args.impl)
+    if args.mode != "images":
+        return fail(f"model {family.name!r} translates images: --mode {args.mode} is for "
+                    "models that draw from noise")
+    dataset = open_model_data(family, meta, args.data)
+    per_row = args.grid_cols or min(len(args.seeds), 4)
+    cells, cols = draw_data_grid(family, nets, dataset, args.seeds, per_row)
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    path = outdir / "grid.png"
+    atomic_write_bytes(path, encode_png(tile_images(to_uint8(cells), cols)))
+    print(f"wrote {path}")
     return 0
 
 

@@ -216,7 +216,7 @@ def build_parser(model: str) -> argparse.ArgumentParser:
                    help=f"total batch size (default {recommended['batch']})")
     g.add_argument("--batch-gpu", type=_int_at_least(1),
                    help="images per process per pass (smaller: gradient accumulation)")
-    if "glr" in family_cls.knobs:
+    if {"glr", "dlr"} <= set(family_cls.knobs):  # a G-only model (SRResNet) has --glr alone
         g.add_argument("--lr", type=_positive_float, help="learning rate of G and D")
     for name, (flag, kind, choices, text) in _KNOB_ARGS.items():
         if name not in family_cls.knobs:
@@ -232,8 +232,9 @@ def build_parser(model: str) -> argparse.ArgumentParser:
         for f in dataclasses.fields(family_cls.options_type):
             _add_model_option(g, f)
     g = p.add_argument_group("augmentation")
+    aug_default = family_cls.default_aug or "ada; noaug on the built-in data"
     g.add_argument("--aug", choices=AUG_MODES,
-                   help="augmentation of D's inputs (default: ada; noaug on the built-in data)")
+                   help=f"augmentation of D's inputs (default: {aug_default})")
     g = p.add_argument_group("length and output")
     g.add_argument("--kimg", type=_positive_float,
                    help=f"training length in thousands of images (default "
@@ -262,16 +263,19 @@ def _add_model_option(group, f) -> None:
     default = f.default
     suffix = f" (default {_fmt(default)})"
     dest = f"model_option__{f.name}"
+    metavar = f.name.upper()  # not the internal dest's name
     if choices:
         group.add_argument(flag, dest=dest, choices=choices, help=text + suffix)
     elif isinstance(default, bool):
         group.add_argument(flag, dest=dest, type=_bool, metavar="BOOL", help=text + suffix)
     elif isinstance(default, int):
-        group.add_argument(flag, dest=dest, type=_int_at_least(0), help=text + suffix)
+        group.add_argument(flag, dest=dest, type=_int_at_least(0), metavar=metavar,
+                           help=text + suffix)
     elif isinstance(default, float):
-        group.add_argument(flag, dest=dest, type=_nonneg_float, help=text + suffix)
+        group.add_argument(flag, dest=dest, type=_nonneg_float, metavar=metavar,
+                           help=text + suffix)
     else:
-        group.add_argument(flag, dest=dest, help=text + suffix)
+        group.add_argument(flag, dest=dest, metavar=metavar, help=text + suffix)
 
 
 def add_parser(subparsers) -> None:

@@ -220,6 +220,9 @@ class GANFamily:
         state_name: checkpoint component name of :meth:`state_dict`.
         precision_mode: ``"autocast"`` (bf16/fp16 autocast around the phases) or
             ``"blocks"`` (the networks hold their own half-precision blocks, as StyleGAN2).
+        default_aug: the augmentation mode when ``--aug`` is not given (None: the trainer's
+            default, ``noaug`` on built-in data and ``ada`` elsewhere; the image-to-image
+            papers train without augmentation: ``"noaug"``).
     """
 
     name: ClassVar[str] = ""
@@ -238,6 +241,7 @@ class GANFamily:
     state_name: ClassVar[str] = "loss"
     precision_mode: ClassVar[str] = "autocast"
     phase_order: ClassVar[str] = "DG"  # "GD": G phases first (StyleGAN2), "DG": D first
+    default_aug: ClassVar[str | None] = None
 
     def __init__(self, opts, options=None):
         self.opts = opts
@@ -298,6 +302,11 @@ class GANFamily:
     def config_from_metadata(cls, key: str, values: Mapping[str, Any]):
         """Rebuild the config of network ``key`` from a checkpoint's metadata."""
         raise NotImplementedError
+
+    def notes(self) -> list[str]:
+        """Lines the trainer prints at the start of a run, after :meth:`setup` (a choice made
+        for the run that the options do not show, such as SRGAN's content-loss fallback)."""
+        return []
 
     # --- networks ------------------------------------------------------------------------
 

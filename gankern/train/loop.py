@@ -126,6 +126,8 @@ def training_loop(
     logger.print(f"Model {opts.model}, config {run.config.name}: {sizes} parameters")
     logger.print(f"Device: {device} x {ctx.world_size}, precision {run.precision}")
     logger.print("Settings: " + ", ".join(f"{k}={v}" for k, v in settings.to_dict().items()))
+    for note in run.family.notes():
+        logger.print(note)
     if resumed is not None:
         logger.print(f"Resumed from {resume_path} at {counters['nimg'] / 1000:.3f} kimg")
     else:

@@ -142,7 +142,8 @@ class TrainingOptions:
     aug: str | None = None
     """Discriminator augmentation: "ada" (adaptive, StyleGAN2-ADA), "diffaugment"
     (DiffAugment's fixed policy) or "noaug" (None: "ada", except "noaug" on the built-in
-    digits, where D does not overfit within the default run and ADA would only cost time)."""
+    digits, where D does not overfit within the default run and ADA would only cost time,
+    and for the image-to-image models, whose papers train without augmentation)."""
     augpipe: str = "bgc"
     """ADA pipeline preset (blit, geom, color, bg, bgc, bgcf, bgcfn, bgcfnc)."""
     ada_target: float = 0.6
@@ -309,10 +310,13 @@ def check_options(o: TrainingOptions) -> None:
         raise TypeError(f"extra must be a dict, got {type(o.extra).__name__}")
 
 
-def augmentation_mode(o: TrainingOptions) -> str:
-    """``o.aug``, or its default: ``noaug`` on the built-in datasets, ``ada`` otherwise."""
+def augmentation_mode(o: TrainingOptions, default: str | None = None) -> str:
+    """``o.aug``, or its default: the model family's ``default`` if it has one, else
+    ``noaug`` on the built-in datasets and ``ada`` otherwise."""
     if o.aug is not None:
         return o.aug
+    if default is not None:
+        return default
     return "noaug" if o.data is None or o.data.startswith("builtin:") else "ada"
 
 

@@ -39,9 +39,12 @@ class NonFiniteTrainingError(RuntimeError):
     """Too many consecutive steps had non-finite losses or gradients; the run stopped."""
 
 
-def build_augmentation(opts: TrainingOptions, device: torch.device):
-    """``(augment_fn, augment_pipe, ada_controller)`` for ``opts.aug`` (None where unused)."""
-    mode = augmentation_mode(opts)
+def build_augmentation(opts: TrainingOptions, device: torch.device,
+                       default: str | None = None):
+    """``(augment_fn, augment_pipe, ada_controller)`` for ``opts.aug`` (None where unused);
+    ``default`` is the model family's mode when ``opts.aug`` is None (see
+    :func:`gankern.train.options.augmentation_mode`)."""
+    mode = augmentation_mode(opts, default)
     if mode == "noaug":
         return None, None, None
     try:
@@ -274,7 +277,7 @@ def build_training_run(
         if not name.endswith("_ema"):
             net.requires_grad_(False)
 
-    augment_fn, augment_pipe, ada = build_augmentation(opts, device)
+    augment_fn, augment_pipe, ada = build_augmentation(opts, device, family.default_aug)
     family.setup(networks, settings, augment=augment_fn, channels_last=opts.channels_last)
     optimizers, phases = make_phases(networks, settings, family)
     family.optimizers = optimizers

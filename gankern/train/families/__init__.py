@@ -21,6 +21,10 @@ FAMILIES = {
     "hinge": "gankern.train.families.hinge:HingeGANFamily",
     "wgan-gp": "gankern.train.families.wgan_gp:WGANGPFamily",
     "sngan": "gankern.train.families.sngan:SNGANFamily",
+    "pix2pix": "gankern.train.families.pix2pix:Pix2PixFamily",
+    "cyclegan": "gankern.train.families.cyclegan:CycleGANFamily",
+    "srgan": "gankern.train.families.srgan:SRGANFamily",
+    "srresnet": "gankern.train.families.srgan:SRResNetFamily",
 }
 
 DEFAULT_MODEL = "stylegan2"
