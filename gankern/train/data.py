@@ -10,12 +10,31 @@ uint8 images and float labels.
 from __future__ import annotations
 
 from gankern.data import open_dataset, open_paired_dataset, open_unpaired_dataset
+from gankern.data.image_files import CorruptImageError
 from gankern.train.family import DataInfo, GANFamily
 from gankern.train.options import TrainingOptions
 
 
-def open_training_data(opts: TrainingOptions, family: GANFamily):
-    """The dataset of a run: ``opts.data`` opened as ``family`` trains on it."""
+def open_training_data(opts: TrainingOptions, family: GANFamily, check: bool = False,
+                       progress: bool = False):
+    """The dataset of a run: ``opts.data`` opened as ``family`` trains on it.
+
+    With ``check``, every image is decoded once now (:meth:`gankern.data.ImageDataset.verify`),
+    so that a truncated or corrupt file stops the run before anything is written, with the
+    first bad files named (or, with ``opts.on_bad_file="skip"``, they are left out).
+    """
+    dataset = _open(opts, family)
+    if check and hasattr(dataset, "verify"):
+        try:
+            dataset.verify(progress=progress)
+        except CorruptImageError as exc:
+            raise CorruptImageError(
+                f"{exc}. Replace or remove these files, or train without them with "
+                "--skip-bad-files (on_bad_file='skip')", path=exc.path) from None
+    return dataset
+
+
+def _open(opts: TrainingOptions, family: GANFamily):
     common = dict(
         resolution=opts.resolution, xflip=opts.mirror, max_size=opts.max_images,
         random_seed=opts.seed, on_bad_file=opts.on_bad_file,

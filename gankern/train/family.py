@@ -299,6 +299,15 @@ class GANFamily:
         """Rebuild the config of network ``key`` from a checkpoint's metadata."""
         raise NotImplementedError
 
+    @classmethod
+    def init_weights(cls, path: str, data: DataInfo):
+        """Published weights to start a new run from (``--init``): a
+        :class:`gankern.train.init_weights.InitWeights` with the loaded networks and the
+        configuration overrides that rebuild their architecture. A ``ValueError`` when the
+        file cannot be read or does not fit ``data`` (resolution, channels, labels)."""
+        raise ValueError(f"--init: model {cls.name!r} cannot start from published weights "
+                         "(fine-tuning from a file is implemented for stylegan2)")
+
     # --- networks ------------------------------------------------------------------------
 
     @classmethod
