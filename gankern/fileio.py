@@ -107,12 +107,13 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
+def remove_stale_temp_files(directory: str | os.PathLike, prefix: str = ".") -> list[Path]:
     """Remove the temporary files that interrupted atomic writes left in ``directory``.
 
-    A file matching ``.<name>.<pid>.tmp`` or ``.<name>.tmp-<pid>`` is stale when its process
-    is gone (or is this process), or when it is older than :data:`STALE_AFTER_SEC`. Returns
-    the removed paths (nothing is removed if ``directory`` does not exist).
+    A file (or folder) matching ``.<name>.<pid>.tmp`` or ``.<name>.tmp-<pid>`` and starting
+    with ``prefix`` is stale when its process is gone (or is this process), or when it is
+    older than :data:`STALE_AFTER_SEC`. Returns the removed paths (nothing is removed if
+    ``directory`` does not exist).
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -120,6 +121,8 @@ def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
     removed = []
     now = time.time()
     for entry in directory.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
         match = next((m for p in _TEMP_PATTERNS if (m := p.match(entry.name))), None)
         if match is None:
             continue

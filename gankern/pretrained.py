@@ -58,6 +58,17 @@ def resolve_weights_path(
     )
 
 
+def _load_failure(exc: Exception) -> str:
+    """Why ``torch.load`` failed, in words (it raises ``KeyError(174812789)`` for a file that
+    does not start like a pickle, a bare ``EOFError`` for an empty or cut-off one)."""
+    if isinstance(exc, KeyError):
+        return "its contents do not start like a torch.save file"
+    if isinstance(exc, EOFError):
+        return "the file is empty or cut off"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def load_state_dict_strict(
     module: nn.Module, path: Path, what: str, ignore: tuple[str, ...] = ()
 ) -> None:
@@ -70,7 +81,8 @@ def load_state_dict_strict(
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{what}: {path} is not a readable torch weights file ({exc})") from exc
+        raise ValueError(f"{what}: {path} is not a readable torch weights file (a state dict "
+                         f"saved with torch.save): {_load_failure(exc)}") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
