@@ -345,7 +345,7 @@ def _generate_images(args, G, sample, save, outdir: Path, device) -> None:
     grid = [] if want_grid else None
     quiet_files = total > 16  # a line per file for a few; a progress bar for many
     with tqdm(total=total, unit="img", desc="gankern generate", file=sys.stderr,
-              disable=args.quiet or total <= 16) as bar:
+              disable=True if args.quiet or total <= 16 else None) as bar:  # None: TTYs only
         for seeds in args.seeds.batches(args.batch):
             z = _latents(G, seeds, device)
             c = _labels(G, args.class_idx, len(seeds), device)

@@ -215,7 +215,7 @@ class ImageDataset(torch.utils.data.Dataset):
                                         if hasattr(os, "sched_getaffinity") else 1))
         with ThreadPoolExecutor(workers) as pool, tqdm(
             total=len(raw_indices), unit="img", desc=f"checking {self._name}",
-            disable=not progress, file=sys.stderr, leave=False,
+            disable=None if progress else True, file=sys.stderr, leave=False,  # None: TTYs only
         ) as bar:
             # Bounded windows, so that a "raise" run stops soon after its first bad files.
             window = 64 * workers

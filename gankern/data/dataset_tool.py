@@ -369,10 +369,10 @@ def png_bytes(image) -> bytes:
 
 
 def progress_bar(total: int, enabled: bool):
-    """A tqdm bar on stderr (disabled when ``enabled`` is False)."""
+    """A tqdm bar on stderr when it is a terminal (never when ``enabled`` is False)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="img", desc="gankern dataset", disable=not enabled,
+    return tqdm(total=total, unit="img", desc="gankern dataset", disable=None if enabled else True,
                 file=sys.stderr)
 
 
