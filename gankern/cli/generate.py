@@ -274,7 +274,6 @@ def run(args) -> int:
     if video is not None:
         check_can_create(video, "--video")
     G = load_generator(args.checkpoint, device=device, which=args.network, impl=args.impl)
-    outdir.mkdir(parents=True, exist_ok=True)
     trunc = dict(truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff)
     synth = dict(noise_mode=args.noise_mode)
     family = get_family(checkpoint_model(G.checkpoint_metadata))
@@ -283,6 +282,7 @@ def run(args) -> int:
         return family.sample(G, z, c, **trunc, **synth)
 
     def save(images, path, cols, quiet=False):
+        path.parent.mkdir(parents=True, exist_ok=True)  # only once there is something to save
         atomic_write_bytes(path, encode_png(tile_images(to_uint8(images), cols)))
         if not quiet:
             print(f"wrote {path}")

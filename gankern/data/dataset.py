@@ -176,8 +176,8 @@ class ImageDataset(torch.utils.data.Dataset):
         corrupt JPEG, an image of another size or channel count). With
         ``on_bad_file="raise"`` the first bad files found (up to ``max_reported``) are
         reported together in one :class:`CorruptImageError`; with ``"skip"`` every bad file
-        is marked skipped (``skipped_files``; items are then served from the next readable
-        image, as for files that fail later) and reported by one warning.
+        is left out of the dataset (``len`` shrinks; ``skipped_files`` lists them) and
+        reported by one warning.
 
         Args:
             progress: show a progress bar on stderr.
@@ -235,15 +235,16 @@ class ImageDataset(torch.utils.data.Dataset):
             raise CorruptImageError(
                 f"{more}{len(bad)} of the images of {self._name} cannot be used: {shown}",
                 path=paths[0])
-        for raw, path in zip(sorted(bad), paths, strict=True):
-            self._bad_raw.add(raw)
-            self._skipped_files.append(path)
-        if len(self._bad_raw) >= self._raw_shape[0]:
+        keep = ~np.isin(self._raw_idx, np.array(sorted(bad), dtype=np.int64))
+        if not keep.any():
             raise ValueError(f"dataset {self._name!r} has no readable image (all "
-                             f"{self._raw_shape[0]} failed to decode)")
+                             f"{len(bad)} failed to decode)")
+        self._raw_idx, self._xflip = self._raw_idx[keep], self._xflip[keep]
+        self._bad_raw.update(bad)
+        self._skipped_files.extend(paths)
         warnings.warn(f"skipping {len(bad)} unreadable image file(s) of {self._name} (first: "
-                      f"{paths[0]}); their items are served from the next readable image",
-                      RuntimeWarning, stacklevel=2)
+                      f"{paths[0]}); {self.num_images} images remain", RuntimeWarning,
+                      stacklevel=2)
         return paths
 
     def get_label(self, idx) -> np.ndarray:

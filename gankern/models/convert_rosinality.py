@@ -41,12 +41,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
+import struct
 
 import torch
 from torch import nn
 
 from gankern.models.convert_ada import load_state_by_name
 from gankern.models.stylegan2 import Discriminator, Generator
+from gankern.pretrained import describe_torch_load_error
 
 
 def _get(state: dict, name: str, source: str) -> torch.Tensor:
@@ -223,8 +226,15 @@ def load_rosinality_checkpoint(
         ``g``, ``d``), in eval mode on the CPU.
     """
     # Training checkpoints also hold the argparse options: allow that one plain class.
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError, struct.error,
+            pickle.UnpicklingError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a readable rosinality checkpoint (a torch.save "
+                         f"file): {describe_torch_load_error(exc)}") from exc
     if not isinstance(ckpt, dict):
         raise ValueError(f"{path}: expected a dict checkpoint, got {type(ckpt).__name__}")
     latent_avg = ckpt.get("latent_avg")

@@ -9,7 +9,10 @@ uint8 images and float labels.
 
 from __future__ import annotations
 
+import os
+
 from gankern.data import open_dataset, open_paired_dataset, open_unpaired_dataset
+from gankern.data.factory import BUILTIN_PREFIX
 from gankern.data.image_files import CorruptImageError
 from gankern.train.family import DataInfo, GANFamily
 from gankern.train.options import TrainingOptions
@@ -35,6 +38,9 @@ def open_training_data(opts: TrainingOptions, family: GANFamily, check: bool = F
 
 
 def _open(opts: TrainingOptions, family: GANFamily):
+    if not opts.data.startswith(BUILTIN_PREFIX) and not os.path.exists(opts.data):
+        raise ValueError(f"--data {opts.data!r} does not exist (expected a folder or .zip of "
+                         f"images, or {BUILTIN_PREFIX}NAME)")
     common = dict(
         resolution=opts.resolution, xflip=opts.mirror, max_size=opts.max_images,
         random_seed=opts.seed, on_bad_file=opts.on_bad_file,
@@ -46,8 +52,16 @@ def _open(opts: TrainingOptions, family: GANFamily):
         return open_paired_dataset(opts.data, **family.data_options(), **common)
     if kind == "unpaired":
         return open_unpaired_dataset(opts.data, **family.data_options(), **common)
-    dataset = open_dataset(opts.data, use_labels=opts.cond or family.labels == "always",
-                           **family.data_options(), **common)
+    use_labels = opts.cond or family.labels == "always"
+    try:
+        dataset = open_dataset(opts.data, use_labels=use_labels, **family.data_options(),
+                               **common)
+    except ValueError as exc:
+        if use_labels and "has no labels" in str(exc):
+            needs = "--cond" if opts.cond else f"model {family.name!r}"
+            raise ValueError(f"{needs} needs labels, but {opts.data} has none (no dataset.json "
+                             "with labels; gankern dataset copies them from its source)") from exc
+        raise
     if family.labels == "always" and dataset.c_dim == 0:
         raise ValueError(f"model {family.name!r} is conditional, but {dataset.name} has no "
                          "labels (dataset.json)")

@@ -268,15 +268,22 @@ def _snapshot_and_stop(stop: StopRequest, run: TrainingRun, components, metadata
         "run, --resume auto)", signum=stop.signum, snapshot=last)
 
 
-def _stop(exc: BaseException, run_dir: Path, created: bool, snapshots, logger, ctx) -> None:
-    """After a failure: note it in log.txt, and remove the run directory of a new run that
-    wrote no checkpoint (a failed start leaves nothing behind)."""
+def _stop(exc: BaseException, run_dir: Path, created: list[Path], snapshots, logger,
+          ctx) -> None:
+    """After a failure: note it in log.txt, and remove the run directory (and the empty
+    folders made for it) of a new run that wrote no checkpoint: a failed start leaves
+    nothing behind."""
     if logger is not None:
         logger.note(f"stopped: {type(exc).__name__}: {exc}")
         logger.close()
     wrote_nothing = snapshots is None or not snapshots.written
     if ctx.is_main and created and wrote_nothing:
         shutil.rmtree(run_dir, ignore_errors=True)
+        for folder in created[1:]:
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty: something else is in there
 
 
 def _precision_text(run: TrainingRun) -> str:

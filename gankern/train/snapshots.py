@@ -64,11 +64,12 @@ def _same_dir(a, b) -> bool:
 
 
 def prepare_run_dir(opts, dataset, settings, ctx: DistributedContext, resume_path,
-                    cfg_name: str, print_fn=print) -> tuple[Path, bool]:
+                    cfg_name: str, print_fn=print) -> tuple[Path, list[Path]]:
     """``(run directory, created)``: ``opts.run_dir``, the resumed checkpoint's (when it is
-    in ``opts.outdir``), or a new numbered one under ``opts.outdir``; ``created`` says that
-    it did not exist before. Stale temporary files of interrupted writes in it are removed
-    (and reported through ``print_fn``)."""
+    in ``opts.outdir``), or a new numbered one under ``opts.outdir``; ``created`` lists the
+    folders made for it (the run directory first, then the parents that did not exist).
+    Stale temporary files of interrupted writes in it are removed (and reported through
+    ``print_fn``)."""
     if opts.run_dir is not None:
         run_dir = Path(opts.run_dir)
     elif resume_path is not None and _same_dir(Path(resume_path).parent.parent, opts.outdir):
@@ -86,7 +87,11 @@ def prepare_run_dir(opts, dataset, settings, ctx: DistributedContext, resume_pat
         if ctx.world_size > 1:
             desc += f"-procs{ctx.world_size}"
         run_dir = outdir / f"{run_id:05d}-{desc}"
-    created = not run_dir.exists()
+    created = []
+    for folder in (run_dir, *run_dir.parents):
+        if folder.exists():
+            break
+        created.append(folder)
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         removed = remove_stale_temp_files(run_dir)

@@ -85,7 +85,7 @@ def restore_state(
 # What a run component is there for, to explain a checkpoint that lacks or has one.
 _COMPONENT_MEANING = {
     "augment_pipe": "ADA augmentation (--aug ada)",
-    "ada": "ADA's controller (--aug ada)",
+    "ada": "ADA augmentation (--aug ada)",
     "loss_scaler": "float16 loss scaling (--precision fp16 with autocast)",
     "G_ema": "the generator's moving average (--ema-kimg > 0)",
 }
