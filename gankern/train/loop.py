@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from gankern.data import infinite_loader
+from gankern.train.checkpoint import snapshot_name
 from gankern.train.distributed import DistributedContext, init_distributed
 from gankern.train.init_weights import copy_init_weights
 from gankern.train.options import TrainingOptions, augmentation_mode, check_options
@@ -191,6 +192,47 @@ def _train(run: TrainingRun, opts, ctx, dataset, components, metadata, snapshots
     def skips() -> dict:
         return {p.name: p.consecutive_skips for p in run.phases}
 
+    def end_tick(done: bool) -> None:
+        """Statistics, progress, and (every ``snap`` ticks and at the end) a snapshot."""
+        nonlocal tick_start_time, tick_skipped
+        run.sync_buffers()
+        tick_end_time = time.time()
+        tick_images = counters["nimg"] - counters["tick_start_nimg"]
+        tick_sec = tick_end_time - tick_start_time
+        counters["tick"] += 1
+        counters["tick_start_nimg"] = counters["nimg"]
+        counters["elapsed_sec"] = elapsed_before + tick_end_time - start_time
+        record = {"tick": counters["tick"], "nimg": counters["nimg"],
+                  "kimg": counters["nimg"] / 1000}
+        record.update(run.stats.reduce(ctx))
+        if run.augment_pipe is not None:
+            record["Progress/augment"] = float(run.augment_pipe.p)
+        record["Progress/skipped_steps"] = tick_skipped
+        record["Progress/skipped_total"] = counters["skipped_total"]
+        record["Timing/total_sec"] = counters["elapsed_sec"]
+        record["Timing/sec_per_tick"] = tick_sec
+        record["Timing/sec_per_kimg"] = tick_sec / max(tick_images / 1000, 1e-9)
+        record["Timing/images_per_sec"] = tick_images / max(tick_sec, 1e-9)
+        if device.type == "cuda":
+            record["Resources/peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+            torch.cuda.reset_peak_memory_stats(device)
+        tick_skipped = 0
+        snapshot_due = done or counters["tick"] % opts.snap == 0
+        try:
+            if snapshot_due:
+                snapshots.samples_and_metrics(run.G_ema, counters["nimg"], record)
+            logger.log(record)
+            logger.print(progress_line(record, settings.total_kimg))
+            if snapshot_due:
+                snapshots.checkpoint(components, dict(metadata, counters=counters,
+                                                      consecutive_skips=skips()))
+                snapshots.plot()
+        except RunWriteError:
+            raise
+        except OSError as exc:
+            raise snapshots.write_error(exc) from exc
+        tick_start_time = time.time()
+
     done = counters["nimg"] >= total_nimg
     with StopRequest() as stop:
         while not done:
@@ -208,60 +250,23 @@ def _train(run: TrainingRun, opts, ctx, dataset, components, metadata, snapshots
                 logger.print(message)
                 raise NonFiniteTrainingError(message) from None
             done = counters["nimg"] >= total_nimg
+            if done or counters["nimg"] >= counters["tick_start_nimg"] + tick_nimg:
+                end_tick(done)
             if not done and stop.agreed(ctx):
                 _snapshot_and_stop(stop, run, components, metadata, snapshots, skips(),
                                    elapsed_before, start_time)
-            if not done and counters["nimg"] < counters["tick_start_nimg"] + tick_nimg:
-                continue
-
-            # --- End of a tick: statistics, progress, maybe a snapshot --------------------
-            run.sync_buffers()
-            tick_end_time = time.time()
-            tick_images = counters["nimg"] - counters["tick_start_nimg"]
-            tick_sec = tick_end_time - tick_start_time
-            counters["tick"] += 1
-            counters["tick_start_nimg"] = counters["nimg"]
-            counters["elapsed_sec"] = elapsed_before + tick_end_time - start_time
-            record = {"tick": counters["tick"], "nimg": counters["nimg"],
-                      "kimg": counters["nimg"] / 1000}
-            record.update(run.stats.reduce(ctx))
-            if run.augment_pipe is not None:
-                record["Progress/augment"] = float(run.augment_pipe.p)
-            record["Progress/skipped_steps"] = tick_skipped
-            record["Progress/skipped_total"] = counters["skipped_total"]
-            record["Timing/total_sec"] = counters["elapsed_sec"]
-            record["Timing/sec_per_tick"] = tick_sec
-            record["Timing/sec_per_kimg"] = tick_sec / max(tick_images / 1000, 1e-9)
-            record["Timing/images_per_sec"] = tick_images / max(tick_sec, 1e-9)
-            if device.type == "cuda":
-                record["Resources/peak_gpu_mem_gb"] = (torch.cuda.max_memory_allocated(device)
-                                                       / 2**30)
-                torch.cuda.reset_peak_memory_stats(device)
-            tick_skipped = 0
-            snapshot_due = done or counters["tick"] % opts.snap == 0
-            try:
-                if snapshot_due:
-                    snapshots.samples_and_metrics(run.G_ema, counters["nimg"], record)
-                logger.log(record)
-                logger.print(progress_line(record, settings.total_kimg))
-                if snapshot_due:
-                    snapshots.checkpoint(components, dict(metadata, counters=counters,
-                                                          consecutive_skips=skips()))
-                    snapshots.plot()
-            except RunWriteError:
-                raise
-            except OSError as exc:
-                raise snapshots.write_error(exc) from exc
-            tick_start_time = time.time()
 
 
 def _snapshot_and_stop(stop: StopRequest, run: TrainingRun, components, metadata, snapshots,
                        skips: dict, elapsed_before: float, start_time: float) -> None:
     """A snapshot of the state after this step, then :class:`TrainingInterrupted`."""
     counters = run.counters
-    counters["elapsed_sec"] = elapsed_before + time.time() - start_time
-    snapshots.checkpoint(components, dict(metadata, counters=counters, consecutive_skips=skips))
     last = snapshots.last_checkpoint
+    if last is None or last.name != snapshot_name(counters["nimg"]):  # not just written
+        counters["elapsed_sec"] = elapsed_before + time.time() - start_time
+        snapshots.checkpoint(components, dict(metadata, counters=counters,
+                                              consecutive_skips=skips))
+        last = snapshots.last_checkpoint
     raise TrainingInterrupted(
         f"stopped by {stop.name} at {counters['nimg'] / 1000:.3f} kimg after writing {last}; "
         f"continue with: gankern train --resume {last} (or, with the same options as this "
