@@ -283,7 +283,8 @@ def run(args) -> int:
 
     def save(images, path, cols, quiet=False):
         path.parent.mkdir(parents=True, exist_ok=True)  # only once there is something to save
-        atomic_write_bytes(path, encode_png(tile_images(to_uint8(images), cols)))
+        # Never half-written; not fsynced one by one (thousands of images).
+        atomic_write_bytes(path, encode_png(tile_images(to_uint8(images), cols)), fsync=False)
         if not quiet:
             print(f"wrote {path}")
 

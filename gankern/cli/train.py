@@ -222,7 +222,8 @@ def build_parser(model: str) -> argparse.ArgumentParser:
     g.add_argument("--batch-gpu", type=_int_at_least(1),
                    help="images per process per pass (smaller: gradient accumulation)")
     if "glr" in family_cls.knobs:
-        g.add_argument("--lr", type=_positive_float, help="learning rate of G and D")
+        g.add_argument("--lr", type=_positive_float,
+                       help="learning rate of G and D (default: --glr and --dlr below)")
     for name, (flag, kind, choices, text) in _KNOB_ARGS.items():
         if name not in family_cls.knobs:
             continue
@@ -270,16 +271,19 @@ def _add_model_option(group, f) -> None:
     default = f.default
     suffix = f" (default {_fmt(default)})"
     dest = f"model_option__{f.name}"
+    metavar = f.name.upper()
     if choices:
         group.add_argument(flag, dest=dest, choices=choices, help=text + suffix)
     elif isinstance(default, bool):
         group.add_argument(flag, dest=dest, type=_bool, metavar="BOOL", help=text + suffix)
     elif isinstance(default, int):
-        group.add_argument(flag, dest=dest, type=_int_at_least(0), help=text + suffix)
+        group.add_argument(flag, dest=dest, type=_int_at_least(0), metavar=metavar,
+                           help=text + suffix)
     elif isinstance(default, float):
-        group.add_argument(flag, dest=dest, type=_nonneg_float, help=text + suffix)
+        group.add_argument(flag, dest=dest, type=_nonneg_float, metavar=metavar,
+                           help=text + suffix)
     else:
-        group.add_argument(flag, dest=dest, help=text + suffix)
+        group.add_argument(flag, dest=dest, metavar=metavar, help=text + suffix)
 
 
 def add_parser(subparsers) -> None:

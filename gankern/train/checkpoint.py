@@ -76,20 +76,26 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is never seen half-written."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is never seen half-written.
+
+    With ``fsync=False`` the file is still never half-written if the process dies, but a
+    crash of the whole machine may lose it (for many small files: generated images).
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    if fsync:
+        _fsync_directory(path.parent)
 
 
 def save_checkpoint(
