@@ -345,22 +345,26 @@ def options_from_args(args) -> tuple:
 
 
 def _spawned(opts_dict: dict, check_data: bool = True) -> None:
-    """One process of ``--gpus N``: a failure is reported on one line by process 0 (the others
-    only report bugs) and ends the process with the command's exit status."""
-    from gankern.train.distributed import shutdown_distributed
-    from gankern.train.loop import training_loop
+    """One process of ``--gpus N`` (see :func:`_train_process`); ends with its exit status."""
     from gankern.train.options import TrainingOptions
 
-    try:
-        training_loop(TrainingOptions.from_dict(opts_dict), check_data=check_data)
-    except BaseException as exc:  # noqa: BLE001 - reported here, once
-        from gankern.cli.errors import user_message
+    sys.exit(_train_process(TrainingOptions.from_dict(opts_dict), check_data))
 
+
+def _train_process(opts, check_data: bool = True) -> int:
+    """Train in one process of a group (``--gpus N`` or torchrun): a failure is reported on
+    one line by process 0 only (every process fails alike; the others only report bugs)."""
+    from gankern.cli.errors import user_message
+    from gankern.train.distributed import shutdown_distributed
+    from gankern.train.loop import training_loop
+
+    try:
+        training_loop(opts, check_data=check_data)
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - reported here, once
         if os.environ.get("RANK", "0") == "0" or user_message(exc) is None:
-            status = report_failure("train", exc)
-        else:
-            status = user_message(exc)[1]
-        sys.exit(status)
+            return report_failure("train", exc)
+        return user_message(exc)[1]
     finally:
         shutdown_distributed()
 
@@ -373,7 +377,7 @@ def run(args) -> int:
 
     import torch
 
-    from gankern.train.distributed import launched_by_torchrun, shutdown_distributed, spawn
+    from gankern.train.distributed import launched_by_torchrun, spawn
     from gankern.train.loop import training_loop
     from gankern.train.options import check_options
 
@@ -396,10 +400,11 @@ def run(args) -> int:
             raise ValueError("--device cuda but no CUDA device is available")
         else:
             device = torch.device("cpu")
-        # Every check (data, options, batch split over the processes) before any starts.
+        # Every check (data, options, batch split over the processes) before any starts;
+        # the processes decode the images again only to leave out the bad ones.
         opts = plan_run(opts, opts.gpus, device).opts
         try:
-            spawn(_spawned, opts.gpus, (opts.to_dict(), False))
+            spawn(_spawned, opts.gpus, (opts.to_dict(), opts.on_bad_file == "skip"))
         except ProcessExitedException as exc:  # reported by the process itself
             if exc.exit_code is not None and exc.exit_code > 0:
                 return exc.exit_code
@@ -407,8 +412,7 @@ def run(args) -> int:
                                     f"{exc.signal_name or exc.exit_code} (out of memory?)"
                                     ) from None
         return 0
-    try:
-        training_loop(opts)
-    finally:
-        shutdown_distributed()  # under torchrun: leave the process group cleanly
+    if launched_by_torchrun():
+        return _train_process(opts)
+    training_loop(opts)
     return 0

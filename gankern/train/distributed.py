@@ -187,8 +187,29 @@ def spawn(fn: Callable, world_size: int, args: tuple = ()) -> None:
     context = mp.start_processes(_spawned_entry, args=(world_size, free_port(), fn, args),
                                  nprocs=world_size, join=False, start_method="spawn")
     with _forward_signals(context.processes):
+        _wait_for_all(context.processes)
         while not context.join():
             pass
+
+
+def _wait_for_all(processes, grace_s: float = 30.0) -> None:
+    """Wait until every process has exited; once one has failed, give the others
+    ``grace_s`` to end on their own (they usually fail alike, and report it themselves)
+    before torch's ``join`` terminates them."""
+    import time
+    from multiprocessing.connection import wait
+
+    deadline = None
+    while True:
+        alive = [p for p in processes if p.is_alive()]
+        if not alive:
+            return
+        if deadline is None and any(p.exitcode not in (None, 0) for p in processes):
+            deadline = time.monotonic() + grace_s
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            return
+        wait([p.sentinel for p in alive], timeout=timeout)
 
 
 @contextlib.contextmanager

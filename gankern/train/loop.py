@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 
 from gankern.data import infinite_loader
-from gankern.train.checkpoint import snapshot_name
 from gankern.train.distributed import DistributedContext, init_distributed
 from gankern.train.init_weights import copy_init_weights
 from gankern.train.options import TrainingOptions, augmentation_mode, check_options
@@ -261,12 +260,11 @@ def _snapshot_and_stop(stop: StopRequest, run: TrainingRun, components, metadata
                        skips: dict, elapsed_before: float, start_time: float) -> None:
     """A snapshot of the state after this step, then :class:`TrainingInterrupted`."""
     counters = run.counters
-    last = snapshots.last_checkpoint
-    if last is None or last.name != snapshot_name(counters["nimg"]):  # not just written
+    if snapshots.last_nimg != counters["nimg"]:  # not just written at the end of a tick
         counters["elapsed_sec"] = elapsed_before + time.time() - start_time
         snapshots.checkpoint(components, dict(metadata, counters=counters,
                                               consecutive_skips=skips))
-        last = snapshots.last_checkpoint
+    last = snapshots.last_checkpoint
     raise TrainingInterrupted(
         f"stopped by {stop.name} at {counters['nimg'] / 1000:.3f} kimg after writing {last}; "
         f"continue with: gankern train --resume {last} (or, with the same options as this "

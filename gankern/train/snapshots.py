@@ -128,6 +128,7 @@ class SnapshotWriter:
         resumed_from = Path(opts.resume) if opts.resume else None
         self.last_checkpoint: Path | None = existing[-1] if existing else resumed_from
         self.written = 0  # checkpoints written by this run
+        self.last_nimg: int | None = None  # images at this run's latest checkpoint call
         ctx.barrier()
 
     def samples_and_metrics(self, G_ema, nimg: int, record: dict | None) -> None:
@@ -149,6 +150,7 @@ class SnapshotWriter:
         from the previous checkpoint and rewrites that record, so no record is lost.
         """
         nimg = metadata["counters"]["nimg"]
+        self.last_nimg = nimg  # on every process (the decisions that depend on it agree)
         if self.ctx.is_main:
             networks = [obj for obj in components.values() if isinstance(obj, torch.nn.Module)]
             if _all_finite(*networks):
