@@ -59,8 +59,9 @@ def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".gankern-write-check-"):
             pass
     except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot write to {what} {path}: "
-                                   f"{exc.strerror or describe_os_error(exc)}") from exc
+        raise type(exc)(
+            exc.errno, f"cannot write to {what} {path}: {exc.strerror or describe_os_error(exc)}"
+        ) from exc
     return path
 
 
@@ -73,13 +74,15 @@ def check_can_create(path: str | os.PathLike, what: str) -> Path:
             where a folder is needed).
     """
     path = Path(path)
-    ancestor = path if path.exists() else next((p for p in path.absolute().parents
-                                                if p.exists()), None)
+    ancestor = (
+        path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
+    )
     if ancestor is None:
         raise FileNotFoundError(errno.ENOENT, f"{what} {path}: no existing parent folder")
     if ancestor != path and not ancestor.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, f"cannot create {what} {path}: {ancestor} is a "
-                                                "file, not a folder")
+        raise NotADirectoryError(
+            errno.ENOTDIR, f"cannot create {what} {path}: {ancestor} is a file, not a folder"
+        )
     target = ancestor if ancestor.is_dir() else ancestor.parent
     if not os.access(target, os.W_OK | os.X_OK):
         code = errno.EROFS if _read_only_mount(target) else errno.EACCES

@@ -64,14 +64,18 @@ def failing_writes(root, kind: str, pattern: str = "*"):
             return False
         full = os.path.realpath(os.fsdecode(path))
         return (full == root or full.startswith(root + os.sep)) and fnmatch.fnmatch(
-            os.path.basename(full), pattern)
+            os.path.basename(full), pattern
+        )
 
     def read_only(path):
         return OSError(errno.EROFS, "Read-only file system", os.fspath(path))
 
     def fake_open(file, mode="r", *args, **kwargs):
-        if isinstance(file, (str, bytes, os.PathLike)) and _WRITE_MODES & set(mode) \
-                and concerned(file):
+        if (
+            isinstance(file, (str, bytes, os.PathLike))
+            and _WRITE_MODES & set(mode)
+            and concerned(file)
+        ):
             if kind == "read-only":
                 raise read_only(file)
             return _FullFile(real_open(file, mode, *args, **kwargs))

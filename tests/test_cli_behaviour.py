@@ -31,17 +31,26 @@ def cli_run(tmp_path_factory):
 
 def test_log_txt_holds_what_was_printed_and_the_warnings(tmp_path, capsys):
     lines = []
-    opts = tiny_options(tmp_path, kimg=0.016, batch=8, max_images=6, precision="bf16",
-                        extra={"G": {**tiny_options(tmp_path).extra["G"], "num_fp16_res": 0},
-                               "D": {**tiny_options(tmp_path).extra["D"], "num_fp16_res": 0}})
+    opts = tiny_options(
+        tmp_path,
+        kimg=0.016,
+        batch=8,
+        max_images=6,
+        precision="bf16",
+        extra={
+            "G": {**tiny_options(tmp_path).extra["G"], "num_fp16_res": 0},
+            "D": {**tiny_options(tmp_path).extra["D"], "num_fp16_res": 0},
+        },
+    )
     with one_thread(), pytest.warns(RuntimeWarning, match="larger than the dataset"):
         run_dir = training_loop(opts, print_fn=lambda text, **k: lines.append(text))
     log = (run_dir / "log.txt").read_text().splitlines()
     assert log[0].startswith("warning: the batch (8 images) is larger than the dataset (6")
     assert lines == log[1:]  # every printed line, in order
     # bf16 asked for, but this configuration has no half-precision layers: said so.
-    assert any("bf16 requested, but config tiny has no half-precision layers" in line
-               for line in lines)
+    assert any(
+        "bf16 requested, but config tiny has no half-precision layers" in line for line in lines
+    )
 
 
 def test_precision_fp16_on_a_cpu_says_what_runs(tmp_path):
@@ -49,23 +58,32 @@ def test_precision_fp16_on_a_cpu_says_what_runs(tmp_path):
     extra = tiny_options(tmp_path).extra
     extra = {key: {**value, "num_fp16_res": 2} for key, value in extra.items()}
     with one_thread():
-        training_loop(tiny_options(tmp_path, kimg=0.008, precision="fp16", extra=extra),
-                      print_fn=lambda text, **k: lines.append(text))
+        training_loop(
+            tiny_options(tmp_path, kimg=0.008, precision="fp16", extra=extra),
+            print_fn=lambda text, **k: lines.append(text),
+        )
     (line,) = [x for x in lines if x.startswith("Device:")]
     assert "float16 layers run only on GPUs" in line
 
 
-@pytest.mark.parametrize("seconds, text", [
-    (0, "0s"), (-3.2, "0s"), (59.6, "1m 00s"), (3725, "1h 02m 05s"),
-    (2 * 86400 + 3 * 3600 + 60 * 4, "2d 03h 04m"), (1e33, "> 10000d"), (float("nan"), "?"),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0, "0s"),
+        (-3.2, "0s"),
+        (59.6, "1m 00s"),
+        (3725, "1h 02m 05s"),
+        (2 * 86400 + 3 * 3600 + 60 * 4, "2d 03h 04m"),
+        (1e33, "> 10000d"),
+        (float("nan"), "?"),
+    ],
+)
 def test_durations(seconds, text):
     assert format_duration(seconds) == text
 
 
 def test_progress_line_eta_is_never_negative_or_absurd():
-    past_the_end = {"tick": 3, "kimg": 0.048, "Timing/sec_per_kimg": 10.0,
-                    "Timing/total_sec": 1.0}
+    past_the_end = {"tick": 3, "kimg": 0.048, "Timing/sec_per_kimg": 10.0, "Timing/total_sec": 1.0}
     assert "ETA 0s " in progress_line(past_the_end, total_kimg=0.040)
     assert "ETA > 10000d" in progress_line(past_the_end, total_kimg=1e30)
 
@@ -77,8 +95,10 @@ def test_resume_file_with_another_outdir_continues_there(cli_run, tmp_path, caps
     snapshot = list_snapshots(cli_run)[-1]
     other = tmp_path / "other"
     with one_thread():
-        assert main(["train", "--resume", str(snapshot), "--kimg", "0.032", "--outdir",
-                     str(other)]) == 0
+        assert (
+            main(["train", "--resume", str(snapshot), "--kimg", "0.032", "--outdir", str(other)])
+            == 0
+        )
     out = capsys.readouterr().out
     (new_run,) = other.iterdir()
     assert f"Resumed from {snapshot} at 0.016 kimg into {new_run}" in out
@@ -100,15 +120,34 @@ def test_generate_streams_in_batches(cli_run, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(StyleGAN2Family, "sample", classmethod(counting_sample))
     out = tmp_path / "many"
-    assert main(["generate", str(cli_run), "--outdir", str(out), "--seeds", "5-74",
-                 "--batch", "16"]) == 0
+    assert (
+        main(["generate", str(cli_run), "--outdir", str(out), "--seeds", "5-74", "--batch", "16"])
+        == 0
+    )
     assert sizes == [16, 16, 16, 16, 6]
     assert sorted(p.name for p in out.iterdir()) == [f"seed{s:04d}.png" for s in range(5, 75)]
     assert "wrote 70 images to" in capsys.readouterr().out
 
     walk = tmp_path / "walk"
-    assert main(["generate", str(cli_run), "--outdir", str(walk), "--mode", "interp",
-                 "--seeds", "1,2", "--frames", "3", "--video", "walk.gif"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(cli_run),
+                "--outdir",
+                str(walk),
+                "--mode",
+                "interp",
+                "--seeds",
+                "1,2",
+                "--frames",
+                "3",
+                "--video",
+                "walk.gif",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in walk.iterdir()) == ["interp.png", "walk.gif"]
 
 

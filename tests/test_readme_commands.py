@@ -50,8 +50,9 @@ def digits_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GANKERN_CACHE", str(tmp_path / "cache"))
     path = digits_extractor_path()
     path.parent.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in small_digits_extractor().state_dict().items()},
-              str(path))
+    save_file(
+        {k: v.contiguous() for k, v in small_digits_extractor().state_dict().items()}, str(path)
+    )
 
 
 def test_quick_start_generate_then_metrics(tmp_path, monkeypatch, capsys, digits_cache):
@@ -89,7 +90,8 @@ def test_dataset_command(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(0)
     for i, size in enumerate(((300, 260), (257, 400), (512, 512))):
         Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), np.uint8)).save(
-            photos / f"p{i}.jpg")
+            photos / f"p{i}.jpg"
+        )
     assert main(_command(lambda c: c.startswith("gankern dataset"))) == 0
     from gankern.data import ImageFolderDataset
 

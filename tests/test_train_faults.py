@@ -99,8 +99,9 @@ def _child(opts_dict: dict, kill_at_write: int, kill_where: str, report: str) ->
     os._exit(status)
 
 
-def _start(opts: TrainingOptions, tmp_path: Path, kill_at_write: int = 0,
-           kill_where: str = "rename"):
+def _start(
+    opts: TrainingOptions, tmp_path: Path, kill_at_write: int = 0, kill_where: str = "rename"
+):
     report = str(tmp_path / f"report-{time.monotonic_ns()}.txt")
     ctx = multiprocessing.get_context("fork")
     proc = ctx.Process(target=_child, args=(opts.to_dict(), kill_at_write, kill_where, report))
@@ -115,8 +116,9 @@ def reference(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch, one_thread():
         patch.setattr(SnapshotWriter, "plot", lambda self: None)
         start = time.time()
-        run_dir = training_loop(_opts(tmp, run_dir=str(tmp / "whole")),
-                                print_fn=lambda *a, **k: None)
+        run_dir = training_loop(
+            _opts(tmp, run_dir=str(tmp / "whole")), print_fn=lambda *a, **k: None
+        )
     return final_checkpoint(run_dir)[0], (time.time() - start) / TICKS
 
 
@@ -166,8 +168,7 @@ def test_ten_sigkills_then_the_same_result(tmp_path, reference):
     assert not list(run_dir.glob(".*.tmp"))  # ... which the next start removed
     assert_same_tensors(final_checkpoint(run_dir)[0], reference)
     ticks = [line for line in (run_dir / "stats.jsonl").read_text().splitlines()]
-    assert [int(t.split('"tick": ')[1].split(",")[0]) for t in ticks] == list(
-        range(1, TICKS + 1))
+    assert [int(t.split('"tick": ')[1].split(",")[0]) for t in ticks] == list(range(1, TICKS + 1))
 
 
 def test_sigterm_writes_a_snapshot_and_resume_auto_continues(tmp_path, reference):
@@ -213,8 +214,9 @@ def test_flipped_bytes_are_refused_and_stale_temp_files_removed(tmp_path):
     a killed write is removed when the next run starts in that directory."""
     with pytest.MonkeyPatch.context() as patch, one_thread():
         patch.setattr(SnapshotWriter, "plot", lambda self: None)
-        run_dir = training_loop(tiny_options(tmp_path, kimg=0.032, snap=1),
-                                print_fn=lambda *a, **k: None)
+        run_dir = training_loop(
+            tiny_options(tmp_path, kimg=0.032, snap=1), print_fn=lambda *a, **k: None
+        )
     first, middle, last = list_snapshots(run_dir)
     data = bytearray(last.read_bytes())
     header = int.from_bytes(data[:8], "little") + 8
@@ -223,8 +225,7 @@ def test_flipped_bytes_are_refused_and_stale_temp_files_removed(tmp_path):
     last.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="is corrupt") as info:
         load_checkpoint(last)
-    assert str(last) in str(info.value) and f"previous good snapshot is {middle}" in str(
-        info.value)
+    assert str(last) in str(info.value) and f"previous good snapshot is {middle}" in str(info.value)
     from gankern.train.checkpoint import resolve_resume_path
 
     with pytest.warns(RuntimeWarning, match="skipping 1 damaged snapshot"):
@@ -235,8 +236,10 @@ def test_flipped_bytes_are_refused_and_stale_temp_files_removed(tmp_path):
     lines = []
     with pytest.MonkeyPatch.context() as patch, one_thread():
         patch.setattr(SnapshotWriter, "plot", lambda self: None)
-        training_loop(tiny_options(tmp_path, kimg=0.048, snap=1, resume=str(middle)),
-                      print_fn=lambda text, **k: lines.append(text))
+        training_loop(
+            tiny_options(tmp_path, kimg=0.048, snap=1, resume=str(middle)),
+            print_fn=lambda text, **k: lines.append(text),
+        )
     assert not stale.exists()
     assert any("Removed 1 temporary file" in line for line in lines)
     load_checkpoint(list_snapshots(run_dir)[-1])

@@ -77,8 +77,9 @@ def test_init_from_an_official_pickle_with_frozen_d_layers(official_modules, tmp
         assert torch.equal(end[f"D/{name}"], d_state[name]), name
     for name in ("b16.conv1.weight", "b8.conv0.weight", "b4.out.weight"):
         assert not torch.equal(end[f"D/{name}"], d_state[name]), name
-    assert not torch.equal(end["G/synthesis.b16.conv0.weight"],
-                           g_state["synthesis.b16.conv0.weight"])
+    assert not torch.equal(
+        end["G/synthesis.b16.conv0.weight"], g_state["synthesis.b16.conv0.weight"]
+    )
 
     # Resuming needs no --init file: the architecture is in the checkpoint.
     pkl.unlink()
@@ -91,8 +92,15 @@ def test_init_from_a_rosinality_checkpoint(tmp_path):
     g_ema = rosinality_state(rosinality_generator_layout(n_mlp=2), seed=4)
     d = rosinality_state(rosinality_discriminator_layout(), seed=5)
     pt = tmp_path / "550000.pt"
-    torch.save({"g_ema": g_ema, "d": d, "latent_avg": torch.randn(8),
-                "args": argparse.Namespace(size=RES)}, pt)
+    torch.save(
+        {
+            "g_ema": g_ema,
+            "d": d,
+            "latent_avg": torch.randn(8),
+            "args": argparse.Namespace(size=RES),
+        },
+        pt,
+    )
     converted = load_rosinality_checkpoint(pt, impl="ref")
     opts = TrainingOptions(data=str(_images(tmp_path / "imgs")), init=str(pt), kimg=0.004,
                            kimg_per_tick=0.004, batch=4, aug="noaug", device="cpu",
@@ -109,12 +117,16 @@ def test_init_from_a_rosinality_checkpoint(tmp_path):
     assert any(f"Initialized from {pt}" in line for line in lines)
 
 
-@pytest.mark.parametrize("channels, resolution, message", [
-    (1, None, "holds a model of RGB images (3 channels), but imgs has 1"),
-    (IMG, 32, "holds a 16x16 model, but the training data imgs are 32x32"),
-])
-def test_init_refuses_data_that_do_not_fit(official_modules, tmp_path, channels, resolution,
-                                           message):
+@pytest.mark.parametrize(
+    "channels, resolution, message",
+    [
+        (1, None, "holds a model of RGB images (3 channels), but imgs has 1"),
+        (IMG, 32, "holds a 16x16 model, but the training data imgs are 32x32"),
+    ],
+)
+def test_init_refuses_data_that_do_not_fit(
+    official_modules, tmp_path, channels, resolution, message
+):
     pkl = tmp_path / "network-snapshot.pkl"
     write_official_pickle(official_modules, pkl, c_dim=0)
     data = _images(tmp_path / "imgs", channels=channels)
@@ -123,8 +135,9 @@ def test_init_refuses_data_that_do_not_fit(official_modules, tmp_path, channels,
 
         for path in data.iterdir():
             Image.open(path).resize((resolution, resolution)).save(path)
-    opts = TrainingOptions(data=str(data), init=str(pkl), batch=4, device="cpu",
-                           outdir=str(tmp_path / "runs"))
+    opts = TrainingOptions(
+        data=str(data), init=str(pkl), batch=4, device="cpu", outdir=str(tmp_path / "runs")
+    )
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         training_loop(opts)
     assert not (tmp_path / "runs").exists()

@@ -22,6 +22,7 @@ def resolve_device(name: str | None):
         if not torch.cuda.is_available():
             raise ValueError(f"--device {name} but no CUDA device is available")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {name} but only {torch.cuda.device_count()} CUDA "
-                             "devices are visible")
+            raise ValueError(
+                f"--device {name} but only {torch.cuda.device_count()} CUDA devices are visible"
+            )
     return device

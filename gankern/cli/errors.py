@@ -110,8 +110,11 @@ def report_failure(command: str, exc: BaseException) -> int:
     expected = user_message(exc)
     if expected is None:
         traceback.print_exception(exc, file=sys.stderr)
-        print(f"gankern {command}: internal error ({type(exc).__name__}): this is a bug in "
-              "gankern; please report it with the traceback above", file=sys.stderr)
+        print(
+            f"gankern {command}: internal error ({type(exc).__name__}): this is a bug in "
+            "gankern; please report it with the traceback above",
+            file=sys.stderr,
+        )
         return 1
     message, status = expected
     if debug_enabled():
@@ -124,8 +127,11 @@ def report_failure(command: str, exc: BaseException) -> int:
 
 def _show_warning(command: str):
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"gankern {command}: warning: {_one_line(str(message))}",
-              file=file or sys.stderr, flush=True)
+        print(
+            f"gankern {command}: warning: {_one_line(str(message))}",
+            file=file or sys.stderr,
+            flush=True,
+        )
 
     return show
 

@@ -48,8 +48,10 @@ def merge_extra(opts: TrainingOptions, init: InitWeights) -> TrainingOptions:
         mine = extra.setdefault(key, {})
         for name, value in overrides.items():
             if name in mine and mine[name] != value:
-                raise ValueError(f"extra[{key!r}][{name!r}] = {mine[name]!r} contradicts --init "
-                                 f"{init.path}, whose networks have {value!r}")
+                raise ValueError(
+                    f"extra[{key!r}][{name!r}] = {mine[name]!r} contradicts --init "
+                    f"{init.path}, whose networks have {value!r}"
+                )
             mine[name] = value
     return dataclasses.replace(opts, extra=extra)
 

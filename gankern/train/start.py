@@ -73,17 +73,26 @@ def resolve_options(opts: TrainingOptions, print_fn: Callable = print) -> Traini
     if opts.resume == AUTO:
         found = find_auto_resume(opts, family_cls.default_data)
         if found is None:
-            print_fn(f"--resume auto: no earlier run of these options in {opts.outdir}; "
-                     "starting a new one", flush=True)
+            print_fn(
+                f"--resume auto: no earlier run of these options in {opts.outdir}; "
+                "starting a new one",
+                flush=True,
+            )
         else:
             print_fn(f"--resume auto: continuing {found.parent} from {found.name}", flush=True)
         opts = dataclasses.replace(opts, resume=None if found is None else str(found))
     return opts
 
 
-def plan_run(opts: TrainingOptions, world_size: int, device: torch.device, *,
-             check_data: bool = True, is_main: bool = True,
-             print_fn: Callable = print) -> RunPlan:
+def plan_run(
+    opts: TrainingOptions,
+    world_size: int,
+    device: torch.device,
+    *,
+    check_data: bool = True,
+    is_main: bool = True,
+    print_fn: Callable = print,
+) -> RunPlan:
     """Check and resolve a run (see the module docstring).
 
     Args:
@@ -107,8 +116,9 @@ def plan_run(opts: TrainingOptions, world_size: int, device: torch.device, *,
         check_can_create(opts.run_dir or opts.outdir, "--outdir")
 
     family_cls = get_family(opts.model)
-    dataset = open_training_data(opts, family_cls(opts), check=check_data,
-                                 progress=check_data and is_main)
+    dataset = open_training_data(
+        opts, family_cls(opts), check=check_data, progress=check_data and is_main
+    )
     data = describe_data(dataset, family_cls.data_kind)
     init = None
     if opts.init is not None and resumed is None:
@@ -124,9 +134,19 @@ def plan_run(opts: TrainingOptions, world_size: int, device: torch.device, *,
         from gankern.train.snapshot_metrics import prepare_snapshot_metrics
 
         prepare_snapshot_metrics(settings.metrics)
-    return RunPlan(opts=opts, family=family, dataset=dataset, data=data, labels=labels,
-                   resume_path=resume_path, resumed=resumed, init=init, precision=precision,
-                   config=config, settings=settings)
+    return RunPlan(
+        opts=opts,
+        family=family,
+        dataset=dataset,
+        data=data,
+        labels=labels,
+        resume_path=resume_path,
+        resumed=resumed,
+        init=init,
+        precision=precision,
+        config=config,
+        settings=settings,
+    )
 
 
 def check_length(settings: RunSettings, data: DataInfo, opts: TrainingOptions) -> None:
@@ -137,8 +157,12 @@ def check_length(settings: RunSettings, data: DataInfo, opts: TrainingOptions) -
         raise ValueError(
             f"the batch ({settings.batch} images) is larger than the whole training length "
             f"(kimg {settings.total_kimg:g} = {total:g} images): raise --kimg to at least "
-            f"{settings.batch / 1000:g} or lower --batch")
+            f"{settings.batch / 1000:g} or lower --batch"
+        )
     if settings.batch > data.num_images:
         warnings.warn(
             f"the batch ({settings.batch} images) is larger than the dataset ({data.num_images} "
-            f"images of {data.name}): every step repeats images", RuntimeWarning, stacklevel=2)
+            f"images of {data.name}): every step repeats images",
+            RuntimeWarning,
+            stacklevel=2,
+        )
