@@ -192,3 +192,23 @@ def test_upfirdn2d_refuses_outputs_larger_than_memory(kwargs):
 
     with pytest.raises(ValueError, match=r"GiB\), more than the .* GiB of cpu"):
         upfirdn2d(torch.randn(1, 1, 4, 4), setup_filter([1, 3, 3, 1]), **kwargs)
+
+
+def test_nonfinite_stop_after_resuming_elsewhere_names_a_real_checkpoint(tmp_path):
+    """Resumed from a file into another run directory, then diverged before its first
+    snapshot: the stop message names the checkpoint it resumed from (it used to say None)."""
+    from gankern.train.run import NonFiniteTrainingError
+
+    with one_thread():
+        first = training_loop(tiny_options(tmp_path, kimg=0.016, snap=1),
+                              print_fn=lambda *a, **k: None)
+        snapshot = list_snapshots(first)[-1]
+
+        def always_nan(G, D):
+            D.register_forward_hook(lambda module, args, out: out * float("nan"))
+
+        opts = tiny_options(tmp_path, kimg=0.5, resume=str(snapshot), max_nonfinite_steps=2,
+                            run_dir=str(tmp_path / "elsewhere"))
+        with pytest.raises(NonFiniteTrainingError) as info:
+            training_loop(opts, setup_hook=always_nan, print_fn=lambda *a, **k: None)
+    assert f"The last good checkpoint is {snapshot};" in str(info.value)
