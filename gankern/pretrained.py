@@ -58,6 +58,18 @@ def resolve_weights_path(
     )
 
 
+def describe_torch_load_error(exc: Exception) -> str:
+    """Why ``torch.load`` failed, in words (for a file that is not a torch.save file at all it
+    raises ``KeyError(174812789)``, ``struct.error`` or a bare ``EOFError``)."""
+    import pickle
+    import struct
+
+    if isinstance(exc, (KeyError, EOFError, struct.error, pickle.UnpicklingError)):
+        return "its contents do not start like a torch.save file (empty, cut off or other)"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def load_state_dict_strict(
     module: nn.Module, path: Path, what: str, ignore: tuple[str, ...] = ()
 ) -> None:
@@ -70,7 +82,8 @@ def load_state_dict_strict(
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{what}: {path} is not a readable torch weights file ({exc})") from exc
+        raise ValueError(f"{what}: {path} is not a readable torch weights file (a state dict "
+                         f"saved with torch.save): {describe_torch_load_error(exc)}") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

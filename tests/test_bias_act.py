@@ -358,8 +358,8 @@ def test_bad_x_raises():
         bias_act(torch.ones(2, 3, dtype=torch.int64))
     with pytest.raises(ValueError, match=r"x must not be empty, got shape \(2, 0, 3\)"):
         bias_act(torch.ones(2, 0, 3), dim=0)
-    with pytest.raises(ValueError, match=r"dim must be in \[0, -1\] for x of shape \(\)"):
-        bias_act(torch.tensor(1.0))
+    with pytest.raises(ValueError, match=r"x is 0-d \(a scalar\)"):  # no dim to add b along
+        bias_act(torch.tensor(1.0), torch.zeros(1))
 
 
 def test_bad_b_raises():

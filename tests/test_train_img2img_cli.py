@@ -184,7 +184,7 @@ def test_bad_training_data_is_one_line_naming_the_file(model, layout, message, t
     (["--model", "srgan", "--init-generator", "/no/such/run"], "no such file"),
 ])
 def test_bad_options_are_one_line(args, message, tmp_path, capsys):
-    code = _run(["train", *args, "--kimg", "0.004", "--device", "cpu", "--outdir",
+    code = _run(["train", *args, "--kimg", "0.064", "--device", "cpu", "--outdir",
                  str(tmp_path / "runs")])
     assert code == 2
     assert message in capsys.readouterr().err

@@ -51,7 +51,7 @@ def test_train_resume_generate(model, tmp_path, capsys):
         assert [r["nimg"] for r in records] == [16, 32, 48]
 
         images = tmp_path / "images"
-        args = ["generate", str(run_dir), "--outdir", str(images), "--seeds", "0-3"]
+        args = ["generate", str(run_dir), "--outdir", str(images), "--seeds", "0-3", "--grid"]
         if conditional:
             args += ["--class", "7"]
         assert main(args) == 0, capsys.readouterr().err

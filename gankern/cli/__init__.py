@@ -1,7 +1,9 @@
 """The ``gankern`` command line. Each subcommand lives in its own module of this package.
 
 A subcommand module defines ``add_parser(subparsers)``, which adds its parser and sets
-``func`` (called with the parsed arguments, returning an exit code) as a default.
+``func`` (called with the parsed arguments, returning an exit code) as a default. Every
+command ends through :func:`gankern.cli.errors.run_command`: an expected failure is one line
+on stderr and a non-zero exit status, a bug its traceback (see :mod:`gankern.cli.errors`).
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ import argparse
 import importlib
 import sys
 
+from gankern.cli.errors import CommandParser, run_command
+
 # Subcommand modules, in the order `gankern --help` lists them.
 SUBCOMMANDS = ("info", "dataset", "metrics", "train", "generate", "translate")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="gankern",
         description="Fused GAN kernels, architectures, training and metrics.",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                       parser_class=CommandParser)
     for name in SUBCOMMANDS:
         importlib.import_module(f"gankern.cli.{name}").add_parser(subparsers)
     return parser
@@ -32,4 +37,4 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    return run_command(args.command, args.func, args)

@@ -49,11 +49,13 @@ def _convert(args):
 
 
 def run(args) -> int:
+    from gankern.cli.errors import report_failure
+
     try:
         result = _convert(args)
-    except (ValueError, TypeError) as exc:
-        print(f"gankern dataset: error: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:  # noqa: BLE001 - reported as every command reports errors
+        status = report_failure("dataset", exc)
+        return 1 if status == 2 else status  # this command's bad input is status 1
 
     def kind(channels):
         return "grayscale" if channels == 1 else "RGB"

@@ -2,12 +2,16 @@
 
 Three modes (the generator is the checkpoint's EMA generator unless ``--network G``):
 
-* ``images`` (default): one PNG per seed (``seed0042.png``), and ``grid.png`` with all;
+* ``images`` (default): one PNG per seed (``seed0042.png``), generated in batches of
+  ``--batch`` with a progress bar, so any number of seeds runs in bounded memory (more than
+  100,000 need ``--force``); ``--grid`` adds ``grid.png`` with all of them (otherwise the
+  folder holds only the samples, ready for ``gankern metrics --fake``);
 * ``mixing``: a style-mixing grid: the top row's images (``--cols`` seeds) give the styles
   ``--styles`` to the left column's images (``--rows`` seeds), ``mixing.png``;
 * ``interp``: a walk through latent space from seed to seed (``--frames`` per step, in w
   or, with ``--space z``, spherically in z), as a grid ``interp.png`` (one row per pair)
-  and, with ``--video``, an animation (``.gif`` via Pillow; ``.mp4`` needs imageio).
+  and, with ``--video``, an animation (``.gif`` via Pillow; ``.mp4`` needs imageio); a bare
+  file name goes into ``--outdir``.
 
 Seeds are lists and ranges: ``0-7,42``. Truncation: ``--trunc 0.7`` (and ``--trunc-cutoff``
 for the first ws only). Conditional models need ``--class``.
@@ -25,10 +29,52 @@ import argparse
 import sys
 from pathlib import Path
 
+from gankern.cli.arguments import device_name, resolve_device
 
-def parse_int_list(text: str) -> list[int]:
-    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]`` (non-negative integers; ranges inclusive)."""
-    out = []
+# More images than this need --force (a typo like 0-999999999 would fill the disk).
+MAX_IMAGES = 100_000
+# Longest --rows/--cols/--styles list, and most images of a grid (grid.png, mixing.png).
+MAX_LIST = 1024
+MAX_GRID = 4096
+
+
+class Seeds:
+    """Seeds given as lists and inclusive ranges (``0-7,42``), kept as ranges: ``len`` and
+    iteration without ever building the list (``0-999999999`` is a billion seeds)."""
+
+    def __init__(self, ranges: list[tuple[int, int]]):
+        self.ranges = ranges
+
+    def __len__(self) -> int:
+        return sum(hi - lo + 1 for lo, hi in self.ranges)
+
+    def __iter__(self):
+        for lo, hi in self.ranges:
+            yield from range(lo, hi + 1)
+
+    def batches(self, size: int):
+        """The seeds in lists of at most ``size``."""
+        batch = []
+        for seed in self:
+            batch.append(seed)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def __eq__(self, other) -> bool:  # compares with lists too (tests, defaults)
+        if isinstance(other, Seeds):
+            other = list(other)
+        return len(self) < 10**6 and list(self) == other
+
+    def __repr__(self) -> str:
+        return ",".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in self.ranges)
+
+
+def parse_seeds(text: str) -> Seeds:
+    """``"0-3,7"`` -> the seeds 0, 1, 2, 3, 7 (non-negative integers; ranges inclusive)."""
+    ranges = []
     for part in text.split(","):
         part = part.strip()
         if not part:
@@ -39,18 +85,26 @@ def parse_int_list(text: str) -> list[int]:
                 lo, hi = int(lo), int(hi)
                 if lo > hi:
                     raise ValueError
-                out.extend(range(lo, hi + 1))
             else:
-                out.append(int(part))
+                lo = hi = int(part)
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected integers and ranges like 0-7,42, got {text!r}"
             ) from None
-    if not out or min(out) < 0:
+        ranges.append((lo, hi))
+    if not ranges or min(lo for lo, _ in ranges) < 0 or max(hi for _, hi in ranges) >= 2**32:
         raise argparse.ArgumentTypeError(
-            f"expected non-negative integers like 0-7,42, got {text!r}"
+            f"expected non-negative integers below 2**32 like 0-7,42, got {text!r}"
         )
-    return out
+    return Seeds(ranges)
+
+
+def parse_int_list(text: str) -> list[int]:
+    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]`` (for short lists: rows, columns, style indices)."""
+    seeds = parse_seeds(text)
+    if len(seeds) > MAX_LIST:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_LIST} values, got {len(seeds)}")
+    return list(seeds)
 
 
 def _number(text: str) -> float:
@@ -86,8 +140,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("checkpoint", help="a snapshot-*.safetensors file or a run directory")
     p.add_argument("--outdir", default="generated", help="output folder (default generated)")
     p.add_argument("--mode", choices=("images", "mixing", "interp"), default="images")
-    p.add_argument("--seeds", type=parse_int_list, default=[0, 1, 2, 3, 4, 5, 6, 7],
+    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-7"),
                    help="seeds (images, interp), e.g. 0-7,42 (default 0-7)")
+    p.add_argument("--batch", type=_int_at_least(1), default=32,
+                   help="images generated at once (default 32)")
+    p.add_argument("--force", action="store_true",
+                   help=f"allow more than {MAX_IMAGES:,} images")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--rows", type=parse_int_list, default=[0, 1, 2, 3],
                    help="mixing: seeds of the rows (default 0-3)")
     p.add_argument("--cols", type=parse_int_list, default=[4, 5, 6, 7],
@@ -104,12 +163,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--space", choices=("w", "z"),
                    help="interp: latent space (default w for style-based models, else z)")
     p.add_argument("--video", help="interp: also write an animation (.gif, or .mp4 with imageio)")
+    p.add_argument("--grid", action="store_true",
+                   help="images: also write grid.png with all the images (implied by "
+                        "--grid-cols)")
     p.add_argument("--grid-cols", type=_int_at_least(1),
-                   help="images: columns of grid.png (image-to-image models: triplets per row)")
+                   help="images: columns of grid.png (default: up to 8; image-to-image "
+                        "models: triplets per row)")
     p.add_argument("--data", help="image-to-image models: the dataset the grid's items come "
                                   "from (default: the checkpoint's training data)")
     p.add_argument("--network", choices=("G_ema", "G"), default="G_ema")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--device", type=device_name, default=None,
+                   help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--impl", choices=("auto", "cuda", "triton", "ref"), default="auto")
     p.set_defaults(func=run)
 
@@ -158,30 +222,70 @@ def _check_styles(styles, num_ws):
     return styles
 
 
+def _check_counts(args) -> None:
+    """Refuse, before any work, outputs too large to be what the user meant."""
+    if args.mode == "images":
+        n = len(args.seeds)
+        if n > MAX_IMAGES and not args.force:
+            raise ValueError(f"--seeds asks for {n:,} images (more than {MAX_IMAGES:,}); add "
+                             "--force if that many are really wanted")
+        if (args.grid or args.grid_cols) and n > MAX_GRID:
+            raise ValueError(f"--grid with {n:,} images: a grid holds at most {MAX_GRID:,}; "
+                             "drop --grid or ask for fewer --seeds")
+    elif args.mode == "interp":
+        if len(args.seeds) > MAX_LIST:
+            raise ValueError(f"interp walks through at most {MAX_LIST} --seeds, got "
+                             f"{len(args.seeds):,}")
+        if (len(args.seeds) - 1) * args.frames > MAX_GRID:
+            raise ValueError(f"interp with {len(args.seeds)} seeds and --frames {args.frames} "
+                             f"makes more than {MAX_GRID:,} frames")
+    elif (len(args.rows) + 1) * (len(args.cols) + 1) > MAX_GRID:
+        raise ValueError(f"a mixing grid of {len(args.rows)} --rows and {len(args.cols)} "
+                         f"--cols has more than {MAX_GRID:,} cells")
+
+
+def _video_path(args, outdir: Path) -> Path | None:
+    """``--video``'s path (a bare file name goes into the output folder), checked."""
+    if not args.video:
+        return None
+    if args.mode != "interp":
+        raise ValueError("--video is for --mode interp")
+    path = Path(args.video)
+    if path.parent == Path("."):
+        path = outdir / path
+    if path.suffix.lower() != ".gif":
+        try:
+            import imageio.v2  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                f"writing {path.suffix or 'this format'} videos needs imageio (pip install "
+                "imageio imageio-ffmpeg); use a .gif path instead"
+            ) from None
+    return path
+
+
 def run(args) -> int:
     import torch
 
-    from gankern.train.checkpoint import CheckpointError, atomic_write_bytes
+    from gankern.fileio import check_can_create
+    from gankern.ops import require_backend
+    from gankern.train.checkpoint import atomic_write_bytes
     from gankern.train.families import get_family
     from gankern.train.networks import checkpoint_model, load_generator
     from gankern.train.translator import is_translation_checkpoint
     from gankern.train.visuals import encode_png, tile_images, to_uint8
 
-    def fail(message: str) -> int:
-        print(f"gankern generate: error: {message}", file=sys.stderr)
-        return 2
-
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        return fail("--device cuda but no CUDA device is available")
-    try:
-        if is_translation_checkpoint(args.checkpoint):
-            return _translation_grid(args, device, fail)
-        G = load_generator(args.checkpoint, device=device, which=args.network, impl=args.impl)
-    except (FileNotFoundError, CheckpointError, ValueError) as exc:
-        return fail(str(exc))
+    _check_counts(args)
+    device = resolve_device(args.device)
+    require_backend(args.impl, device, "--impl")
+    if is_translation_checkpoint(args.checkpoint):
+        return _translation_grid(args, device)
     outdir = Path(args.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    video = _video_path(args, outdir)
+    check_can_create(outdir, "--outdir")
+    if video is not None:
+        check_can_create(video, "--video")
+    G = load_generator(args.checkpoint, device=device, which=args.network, impl=args.impl)
     trunc = dict(truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff)
     synth = dict(noise_mode=args.noise_mode)
     family = get_family(checkpoint_model(G.checkpoint_metadata))
@@ -189,66 +293,61 @@ def run(args) -> int:
     def sample(z, c):
         return family.sample(G, z, c, **trunc, **synth)
 
-    def save(images, path, cols):
-        atomic_write_bytes(path, encode_png(tile_images(to_uint8(images), cols)))
-        print(f"wrote {path}")
+    def save(images, path, cols, quiet=False):
+        path.parent.mkdir(parents=True, exist_ok=True)  # only once there is something to save
+        # Never half-written; not fsynced one by one (thousands of images).
+        atomic_write_bytes(path, encode_png(tile_images(to_uint8(images), cols)), fsync=False)
+        if not quiet:
+            print(f"wrote {path}")
 
-    try:
-        with torch.no_grad():
-            if args.mode == "images":
-                z = _latents(G, args.seeds, device)
-                c = _labels(G, args.class_idx, len(args.seeds), device)
-                images = torch.cat([sample(z[i : i + 32], c[i : i + 32]).cpu()
-                                    for i in range(0, len(z), 32)])
-                for seed, img in zip(args.seeds, images, strict=True):
-                    save(img[None], outdir / f"seed{seed:04d}.png", 1)
-                save(images, outdir / "grid.png", args.grid_cols or min(len(images), 8))
-            elif args.mode == "mixing":
-                if not family.style_based:
-                    return fail(f"style mixing needs a style-based generator; model "
-                                f"{family.name!r} has none")
-                styles = _check_styles(args.styles, G.num_ws)
-                seeds = args.rows + args.cols
-                z = _latents(G, seeds, device)
-                c = _labels(G, args.class_idx, len(seeds), device)
-                ws = G.mapping(z, c, **trunc)
-                row_ws, col_ws = ws[: len(args.rows)], ws[len(args.rows) :]
-                plain = G.synthesis(ws, **synth).cpu()
-                cells = [torch.full_like(plain[0], -1)] + list(plain[len(args.rows) :])
-                for r in range(len(args.rows)):
-                    mixed = row_ws[r : r + 1].repeat(len(args.cols), 1, 1)
-                    mixed[:, styles] = col_ws[:, styles]
-                    cells += [plain[r]] + list(G.synthesis(mixed, **synth).cpu())
-                save(torch.stack(cells), outdir / "mixing.png", len(args.cols) + 1)
-            else:
-                if len(args.seeds) < 2:
-                    return fail("interp needs at least two --seeds")
-                space = args.space or ("w" if family.style_based else "z")
-                if space == "w" and not family.style_based:
-                    return fail(f"--space w needs a style-based generator; model "
-                                f"{family.name!r} interpolates in z")
-                z = _latents(G, args.seeds, device)
-                c = _labels(G, args.class_idx, len(args.seeds), device)
-                t = torch.linspace(0, 1, args.frames, device=device).reshape(-1, 1, 1)
-                rows = []
-                for i in range(len(args.seeds) - 1):
-                    cc = c[i : i + 1].repeat(args.frames, 1)
-                    if space == "w":
-                        ws = G.mapping(z[i : i + 2], c[i : i + 2], **trunc)
-                        rows.append(G.synthesis(ws[0:1].lerp(ws[1:2], t), **synth).cpu())
-                    else:
-                        zs = _slerp(z[i : i + 1], z[i + 1 : i + 2], t[:, :, 0])
-                        rows.append(sample(zs, cc).cpu())
-                save(torch.cat(rows), outdir / "interp.png", args.frames)
-                if args.video:  # each row starts where the previous one ended
-                    _write_video(torch.cat([rows[0]] + [r[1:] for r in rows[1:]]),
-                                 Path(args.video))
-    except ValueError as exc:
-        return fail(str(exc))
+    with torch.no_grad():
+        if args.mode == "images":
+            _labels(G, args.class_idx, 1, device)  # a missing or wrong --class: before any work
+            _generate_images(args, G, sample, save, outdir, device)
+        elif args.mode == "mixing":
+            if not family.style_based:
+                raise ValueError(f"style mixing needs a style-based generator; model "
+                                 f"{family.name!r} has none")
+            styles = _check_styles(args.styles, G.num_ws)
+            seeds = args.rows + args.cols
+            z = _latents(G, seeds, device)
+            c = _labels(G, args.class_idx, len(seeds), device)
+            ws = G.mapping(z, c, **trunc)
+            row_ws, col_ws = ws[: len(args.rows)], ws[len(args.rows) :]
+            plain = G.synthesis(ws, **synth).cpu()
+            cells = [torch.full_like(plain[0], -1)] + list(plain[len(args.rows) :])
+            for r in range(len(args.rows)):
+                mixed = row_ws[r : r + 1].repeat(len(args.cols), 1, 1)
+                mixed[:, styles] = col_ws[:, styles]
+                cells += [plain[r]] + list(G.synthesis(mixed, **synth).cpu())
+            save(torch.stack(cells), outdir / "mixing.png", len(args.cols) + 1)
+        else:
+            seeds = list(args.seeds)
+            if len(seeds) < 2:
+                raise ValueError("interp needs at least two --seeds")
+            space = args.space or ("w" if family.style_based else "z")
+            if space == "w" and not family.style_based:
+                raise ValueError(f"--space w needs a style-based generator; model "
+                                 f"{family.name!r} interpolates in z")
+            z = _latents(G, seeds, device)
+            c = _labels(G, args.class_idx, len(seeds), device)
+            t = torch.linspace(0, 1, args.frames, device=device).reshape(-1, 1, 1)
+            rows = []
+            for i in range(len(seeds) - 1):
+                cc = c[i : i + 1].repeat(args.frames, 1)
+                if space == "w":
+                    ws = G.mapping(z[i : i + 2], c[i : i + 2], **trunc)
+                    rows.append(G.synthesis(ws[0:1].lerp(ws[1:2], t), **synth).cpu())
+                else:
+                    zs = _slerp(z[i : i + 1], z[i + 1 : i + 2], t[:, :, 0])
+                    rows.append(sample(zs, cc).cpu())
+            save(torch.cat(rows), outdir / "interp.png", args.frames)
+            if video is not None:  # each row starts where the previous one ended
+                _write_video(torch.cat([rows[0]] + [r[1:] for r in rows[1:]]), video)
     return 0
 
 
-def _translation_grid(args, device, fail) -> int:
+def _translation_grid(args, device) -> int:
     """``grid.png`` of an image-to-image model: input | output | target of data items."""
     from gankern.train.checkpoint import atomic_write_bytes
     from gankern.train.translator import draw_data_grid, load_grid_networks, open_model_data
@@ -256,17 +355,45 @@ def _translation_grid(args, device, fail) -> int:
 
     family, nets, meta = load_grid_networks(args.checkpoint, device=device, impl=args.impl)
     if args.mode != "images":
-        return fail(f"model {family.name!r} translates images: --mode {args.mode} is for "
-                    "models that draw from noise")
+        raise ValueError(f"model {family.name!r} translates images: --mode {args.mode} is for "
+                         "models that draw from noise")
     dataset = open_model_data(family, meta, args.data)
     per_row = args.grid_cols or min(len(args.seeds), 4)
-    cells, cols = draw_data_grid(family, nets, dataset, args.seeds, per_row)
+    cells, cols = draw_data_grid(family, nets, dataset, list(args.seeds), per_row)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     path = outdir / "grid.png"
     atomic_write_bytes(path, encode_png(tile_images(to_uint8(cells), cols)))
     print(f"wrote {path}")
     return 0
+
+
+def _generate_images(args, G, sample, save, outdir: Path, device) -> None:
+    """One PNG per seed, ``--batch`` at a time (bounded memory), with a progress bar;
+    ``grid.png`` of all of them with ``--grid``."""
+    import torch
+    from tqdm import tqdm
+
+    total = len(args.seeds)
+    want_grid = args.grid or args.grid_cols is not None
+    grid = [] if want_grid else None
+    quiet_files = total > 16  # a line per file for a few; a progress bar for many
+    with tqdm(total=total, unit="img", desc="gankern generate", file=sys.stderr,
+              disable=True if args.quiet or total <= 16 else None) as bar:  # None: TTYs only
+        for seeds in args.seeds.batches(args.batch):
+            z = _latents(G, seeds, device)
+            c = _labels(G, args.class_idx, len(seeds), device)
+            images = sample(z, c).cpu()
+            for seed, img in zip(seeds, images, strict=True):
+                save(img[None], outdir / f"seed{seed:04d}.png", 1, quiet=quiet_files)
+            if grid is not None:
+                grid.append(images)
+            bar.update(len(seeds))
+    if quiet_files:
+        print(f"wrote {total:,} images to {outdir}")
+    if grid is not None:
+        images = torch.cat(grid)
+        save(images, outdir / "grid.png", args.grid_cols or min(len(images), 8))
 
 
 def _write_video(frames, path: Path) -> None:
@@ -279,16 +406,12 @@ def _write_video(frames, path: Path) -> None:
     pixels = to_uint8(frames).transpose(0, 2, 3, 1)
     if pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".gif":
         images = [Image.fromarray(np.ascontiguousarray(p)) for p in pixels]
         images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
     else:
-        try:
-            import imageio.v2 as imageio
-        except ImportError:
-            raise ValueError(
-                f"writing {path.suffix or 'this format'} videos needs imageio (pip install "
-                "imageio imageio-ffmpeg); use a .gif path instead"
-            ) from None
+        import imageio.v2 as imageio
+
         imageio.mimsave(path, list(pixels), fps=12)
     print(f"wrote {path}")

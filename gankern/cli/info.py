@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 
 
 def collect_info() -> dict:
@@ -14,7 +15,7 @@ def collect_info() -> dict:
 
     import gankern
     from gankern.ops import OP_BACKENDS, backend_report
-    from gankern.ops._backend import triton_import_error
+    from gankern.ops._backend import forced_impl_error, triton_import_error
 
     try:
         import triton
@@ -49,6 +50,7 @@ def collect_info() -> dict:
             if os.environ.get(key) is not None
         },
         "backends": backend_report(OP_BACKENDS, device),
+        "problems": [problem for problem in (forced_impl_error(),) if problem],
     }
 
 
@@ -61,7 +63,8 @@ def _print_text(info: dict) -> None:
     if info["environment"]:
         print("\nenvironment:")
         for key, value in info["environment"].items():
-            print(f"  {key}={value}")
+            flag = "  <- invalid" if key == "GANKERN_IMPL" and info["problems"] else ""
+            print(f"  {key}={value}{flag}")
     print("\nbackends (impl='auto' takes the first available, in this order):")
     for op, row in info["backends"].items():
         print(f"  {op}:")
@@ -77,7 +80,9 @@ def run(args) -> int:
         print(json.dumps(info, indent=2))
     else:
         _print_text(info)
-    return 0
+    for problem in info["problems"]:  # the report is printed; the setup is still wrong
+        print(f"gankern info: error: {problem}: every op call would fail", file=sys.stderr)
+    return 1 if info["problems"] else 0
 
 
 def add_parser(subparsers) -> None:

@@ -17,6 +17,8 @@ import os
 import sys
 from pathlib import Path
 
+from gankern.cli.arguments import device_name, resolve_device
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -59,12 +61,29 @@ def _write_json(path: str, document: dict) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n"))
 
 
-def run(args) -> int:
-    import torch
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Adds "(default: X)" to an option's help unless the help already says its default or
+    there is none to say (a None or False default)."""
 
-    from gankern.metrics import WeightsNotFoundError, build_digits_extractor, compute_metrics
+    def _get_help_string(self, action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False) or default is argparse.SUPPRESS:
+            return text
+        return f"{text} (default: {default})" if text else f"(default: {default})"
+
+
+def run(args) -> int:
+
+    from gankern.cli.errors import report_failure
+    from gankern.fileio import check_can_create
+    from gankern.metrics import build_digits_extractor, compute_metrics
 
     try:
+        if args.out:
+            if Path(args.out).is_dir():
+                raise ValueError(f"--out {args.out} is a folder; give a file name (results.json)")
+            check_can_create(args.out, "--out")  # before minutes of computing
         if args.build_extractor:
             path = build_digits_extractor(force=args.force)
             print(f"digits extractor: {path}")
@@ -74,7 +93,7 @@ def run(args) -> int:
             print("gankern metrics: error: --fake is required (or --build-extractor digits)",
                   file=sys.stderr)
             return 2
-        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = resolve_device(args.device)
         fake = args.fake
         if is_checkpoint(fake):
             fake = load_generator_from_checkpoint(fake, device)
@@ -93,9 +112,9 @@ def run(args) -> int:
             ppl_options=ppl_options, generator_kwargs=kwargs or None, cache=not args.no_cache,
             allow_tf32=args.allow_tf32, progress=not args.quiet,
         )
-    except (ValueError, TypeError, WeightsNotFoundError, FileNotFoundError) as exc:
-        print(f"gankern metrics: error: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:  # noqa: BLE001 - reported as every command reports errors
+        status = report_failure("metrics", exc)
+        return 1 if status == 2 else status  # this command's bad input is status 1
     _print_table(dict(results), results.info)
     if args.out:
         document = {
@@ -113,7 +132,7 @@ def add_parser(subparsers) -> None:
         "metrics",
         help="compute FID, KID, IS, precision/recall of generated images",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--metrics", default="fid",
                    help="comma-separated: fid,kid,is,pr,ppl (ppl needs a checkpoint)")
@@ -133,14 +152,20 @@ def add_parser(subparsers) -> None:
                    help="extractor of precision/recall (default: vgg16 with --extractor "
                         "inception, else the same extractor)")
     p.add_argument("--pr-weights", default=None, help="weights file of the P/R extractor")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    p.add_argument("--device", type=device_name, default=None,
+                   help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--batch", type=_positive_int, default=None, help="images per batch")
     p.add_argument("--seed", type=int, default=0, help="subsets, latents and KID subsets")
-    p.add_argument("--fid-method", default="sqrtm", choices=("sqrtm", "eigh"))
-    p.add_argument("--kid-subsets", type=_positive_int, default=100)
-    p.add_argument("--kid-subset-size", type=_positive_int, default=1000)
-    p.add_argument("--is-splits", type=_positive_int, default=10)
-    p.add_argument("--pr-k", type=_positive_int, default=3)
+    p.add_argument("--fid-method", default="sqrtm", choices=("sqrtm", "eigh"),
+                   help="matrix square root of FID")
+    p.add_argument("--kid-subsets", type=_positive_int, default=100,
+                   help="KID: number of random subsets")
+    p.add_argument("--kid-subset-size", type=_positive_int, default=1000,
+                   help="KID: images per subset")
+    p.add_argument("--is-splits", type=_positive_int, default=10,
+                   help="Inception Score: number of splits")
+    p.add_argument("--pr-k", type=_positive_int, default=3,
+                   help="precision/recall: nearest neighbours")
     p.add_argument("--ppl-samples", type=_positive_int, default=None,
                    help="paths sampled for ppl (default: --num, else 50000)")
     p.add_argument("--truncation-psi", type=float, default=None,

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 
+from gankern.cli.errors import CommandParser, report_failure
 from gankern.train.families import DEFAULT_MODEL, family_names, get_family
 from gankern.train.objective_names import ADVERSARIAL_LOSSES, D_REGULARIZERS
+from gankern.train.options import RESUME_SAFE as RESUME_SAFE_OPTIONS
 
 # Options that do not change what is computed: changing them on resume keeps the trajectory.
-RESUME_SAFE = {
-    "kimg", "kimg_per_tick", "snap", "metrics", "keep_snapshots", "outdir", "run_dir",
-    "resume", "num_workers", "tensorboard", "max_nonfinite_steps", "device", "gpus", "impl",
-}  # fmt: skip
+RESUME_SAFE = set(RESUME_SAFE_OPTIONS)
 
 
 def _positive_float(text: str) -> float:
@@ -175,7 +175,7 @@ def build_parser(model: str) -> argparse.ArgumentParser:
     family_cls = get_family(model)
     cfg_default, recommended = _defaults_text(family_cls)
     models = "\n".join(f"  {name:<12} {get_family(name).title}" for name in family_names())
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="gankern train",
         description=__doc__,
         epilog=f"models (--model):\n{models}\n\nHyperparameter defaults above are those of "
@@ -186,6 +186,11 @@ def build_parser(model: str) -> argparse.ArgumentParser:
     g = p.add_argument_group("model")
     g.add_argument("--model", choices=family_names(),
                    help=f"model family (default {DEFAULT_MODEL}; this help: {model})")
+    g.add_argument("--init", metavar="FILE",
+                   help="start a new run from published weights (fine-tuning): an official "
+                        "StyleGAN2-ADA/StyleGAN3 .pkl, a rosinality .pt or a gankern "
+                        "checkpoint; its resolution and channels must fit the data "
+                        "(stylegan2 only)")
     g.add_argument("--cfg",
                    help=f"named configuration of {model}, its networks and recommended "
                         f"hyperparameters: {', '.join(family_cls.config_names())} (default "
@@ -217,7 +222,8 @@ def build_parser(model: str) -> argparse.ArgumentParser:
     g.add_argument("--batch-gpu", type=_int_at_least(1),
                    help="images per process per pass (smaller: gradient accumulation)")
     if {"glr", "dlr"} <= set(family_cls.knobs):  # a G-only model (SRResNet) has --glr alone
-        g.add_argument("--lr", type=_positive_float, help="learning rate of G and D")
+        g.add_argument("--lr", type=_positive_float,
+                       help="learning rate of G and D (default: --glr and --dlr below)")
     for name, (flag, kind, choices, text) in _KNOB_ARGS.items():
         if name not in family_cls.knobs:
             continue
@@ -248,7 +254,10 @@ def build_parser(model: str) -> argparse.ArgumentParser:
                         "on the built-in digits, none on your own data)")
     g.add_argument("--seed", type=_int_at_least(0), help="random seed (default 0)")
     g.add_argument("--outdir", help="parent of the run directories (default training-runs)")
-    g.add_argument("--resume", help="checkpoint file or run directory to continue")
+    g.add_argument("--resume",
+                   help="checkpoint file or run directory to continue; auto: the newest good "
+                        "snapshot of the newest run of these options in --outdir, or a new "
+                        "run (for job scripts that are requeued)")
     g = p.add_argument_group("processes")
     g.add_argument("--gpus", type=_int_at_least(1),
                    help="processes to start (one per GPU; CPU processes without GPUs)")
@@ -309,8 +318,16 @@ def options_from_args(args) -> tuple:
             value = "skip" if value else "raise"
         given[field] = value
     changed = []
-    if args.resume:
-        _, meta = load_checkpoint(resolve_resume_path(args.resume))
+    if given.get("resume") == "auto":
+        from gankern.train.start import resolve_options
+
+        probe = dict(given, model_options=model_options)
+        given["resume"] = resolve_options(TrainingOptions(**probe), print).resume
+        if given["resume"] is None:  # no earlier run of these options: a new one
+            del given["resume"]
+    if given.get("resume"):
+        resume_path = resolve_resume_path(given["resume"])
+        _, meta = load_checkpoint(resume_path)
         base = TrainingOptions.from_dict(meta["options"]).to_dict()
         if "model" in given and given["model"] != base.get("model", DEFAULT_MODEL):
             raise ValueError(f"--model {given['model']} but the checkpoint was trained as "
@@ -320,69 +337,83 @@ def options_from_args(args) -> tuple:
         changed = sorted(k for k, v in given.items()
                          if k not in RESUME_SAFE and base.get(k) != v)
         base.update(given)
+        if "outdir" not in given:  # continue in the checkpoint's run directory
+            base["outdir"] = str(resume_path.parent.parent)
         return TrainingOptions.from_dict(base), changed
     if model_options:
         given["model_options"] = model_options
     return TrainingOptions(**given), changed
 
 
-def _spawned(opts_dict: dict) -> None:
-    from gankern.train.distributed import shutdown_distributed
-    from gankern.train.loop import training_loop
+def _spawned(opts_dict: dict, check_data: bool = True) -> None:
+    """One process of ``--gpus N`` (see :func:`_train_process`); ends with its exit status."""
     from gankern.train.options import TrainingOptions
 
+    sys.exit(_train_process(TrainingOptions.from_dict(opts_dict), check_data))
+
+
+def _train_process(opts, check_data: bool = True) -> int:
+    """Train in one process of a group (``--gpus N`` or torchrun): a failure is reported on
+    one line by process 0 only (every process fails alike; the others only report bugs)."""
+    from gankern.cli.errors import user_message
+    from gankern.train.distributed import shutdown_distributed
+    from gankern.train.loop import training_loop
+
     try:
-        training_loop(TrainingOptions.from_dict(opts_dict))
+        training_loop(opts, check_data=check_data)
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - reported here, once
+        if os.environ.get("RANK", "0") == "0" or user_message(exc) is None:
+            return report_failure("train", exc)
+        return user_message(exc)[1]
     finally:
         shutdown_distributed()
 
 
 def run(args) -> int:
-    def fail(message: str, code: int = 2) -> int:
-        print(f"gankern train: error: {message}", file=sys.stderr)
-        return code
-
     model = peek_model(args.argv)
     if model not in family_names():
-        return fail(f"--model must be one of {', '.join(family_names())}, got {model!r}")
+        raise ValueError(f"--model must be one of {', '.join(family_names())}, got {model!r}")
     parsed = build_parser(model).parse_args(args.argv)
 
     import torch
 
-    from gankern.train.checkpoint import CheckpointError
-    from gankern.train.distributed import launched_by_torchrun, shutdown_distributed, spawn
-    from gankern.train.loop import NonFiniteTrainingError, training_loop
+    from gankern.train.distributed import launched_by_torchrun, spawn
+    from gankern.train.loop import training_loop
     from gankern.train.options import check_options
 
-    try:
-        opts, changed = options_from_args(parsed)
-        check_options(opts)
-    except (ValueError, TypeError, FileNotFoundError, CheckpointError) as exc:
-        return fail(str(exc))
+    opts, changed = options_from_args(parsed)
+    check_options(opts)
     if changed:
         print(f"gankern train: warning: resuming with changed options {changed}: the run "
               "will not continue the saved trajectory exactly", file=sys.stderr)
-    try:
-        if opts.gpus > 1 and not launched_by_torchrun():
-            if opts.device != "cpu" and torch.cuda.is_available():
-                if opts.gpus > torch.cuda.device_count():
-                    return fail(f"--gpus {opts.gpus} but only {torch.cuda.device_count()} "
-                                "GPUs are visible")
-            elif opts.device == "cuda":
-                return fail("--device cuda but no CUDA device is available")
-            spawn(_spawned, opts.gpus, (opts.to_dict(),))
+    if opts.gpus > 1 and not launched_by_torchrun():
+        from torch.multiprocessing import ProcessExitedException
+
+        from gankern.train.start import plan_run
+
+        if opts.device != "cpu" and torch.cuda.is_available():
+            if opts.gpus > torch.cuda.device_count():
+                raise ValueError(f"--gpus {opts.gpus} but only {torch.cuda.device_count()} "
+                                 "GPUs are visible")
+            device = torch.device("cuda", 0)
+        elif opts.device == "cuda":
+            raise ValueError("--device cuda but no CUDA device is available")
         else:
-            try:
-                training_loop(opts)
-            finally:
-                shutdown_distributed()  # under torchrun: leave the process group cleanly
-    except NonFiniteTrainingError as exc:
-        print(f"gankern train: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, TypeError, FileNotFoundError, CheckpointError) as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        print("gankern train: interrupted; resume with --resume and the run directory",
-              file=sys.stderr)
-        return 130
+            device = torch.device("cpu")
+        # Every check (data, options, batch split over the processes) before any starts;
+        # the processes decode the images again only to leave out the bad ones.
+        opts = plan_run(opts, opts.gpus, device).opts
+        try:
+            spawn(_spawned, opts.gpus, (opts.to_dict(), opts.on_bad_file == "skip"))
+        except ProcessExitedException as exc:  # reported by the process itself
+            if exc.exit_code is not None and exc.exit_code > 0:
+                return exc.exit_code
+            raise ChildProcessError(f"training process {exc.error_index} was killed by "
+                                    f"{exc.signal_name or exc.exit_code} (out of memory?)"
+                                    ) from None
+        return 0
+    if launched_by_torchrun():
+        return _train_process(opts)
+    training_loop(opts)
     return 0

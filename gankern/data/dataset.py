@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -166,6 +167,85 @@ class ImageDataset(torch.utils.data.Dataset):
                 )
         raise ValueError(f"dataset {self._name!r} has no readable image left "
                          f"(all {num_raw} failed to decode)")
+
+    def verify(self, *, progress: bool = False, max_reported: int = 5,
+               threads: int | None = None) -> list[str]:
+        """Decode every image in use once, before training, instead of failing mid-run.
+
+        Each image is decoded and checked against the dataset's shape (a truncated PNG, a
+        corrupt JPEG, an image of another size or channel count). With
+        ``on_bad_file="raise"`` the first bad files found (up to ``max_reported``) are
+        reported together in one :class:`CorruptImageError`; with ``"skip"`` every bad file
+        is left out of the dataset (``len`` shrinks; ``skipped_files`` lists them) and
+        reported by one warning.
+
+        Args:
+            progress: show a progress bar on stderr.
+            max_reported: how many bad files the error lists.
+            threads: decoding threads (None: up to 8, from the cores available).
+
+        Returns:
+            The paths of the bad files found (empty when all decode).
+
+        Raises:
+            CorruptImageError: with ``on_bad_file="raise"``, listing the bad files found.
+            ValueError: with ``"skip"``, when no image is readable.
+        """
+        if getattr(self, "in_memory", False):
+            return []
+        raw_indices = [int(i) for i in np.unique(self._raw_idx) if int(i) not in self._bad_raw]
+        stop_early = self._on_bad_file == "raise"
+        bad: dict[int, str] = {}
+
+        def check(raw: int) -> tuple[int, str | None]:
+            try:
+                image = self._load_raw_image(raw)
+            except CorruptImageError as exc:
+                return raw, str(exc)
+            if image.shape != self._raw_shape[1:]:
+                return raw, (f"image {self._describe_raw(raw)} has shape {image.shape}, "
+                             f"expected {self._raw_shape[1:]}")
+            return raw, None
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tqdm import tqdm
+
+        workers = threads or max(1, min(8, len(os.sched_getaffinity(0))
+                                        if hasattr(os, "sched_getaffinity") else 1))
+        with ThreadPoolExecutor(workers) as pool, tqdm(
+            total=len(raw_indices), unit="img", desc=f"checking {self._name}",
+            disable=None if progress else True, file=sys.stderr, leave=False,  # None: TTYs only
+        ) as bar:
+            # Bounded windows, so that a "raise" run stops soon after its first bad files.
+            window = 64 * workers
+            for start in range(0, len(raw_indices), window):
+                for raw, problem in pool.map(check, raw_indices[start : start + window]):
+                    if problem is not None:
+                        bad[raw] = problem
+                    bar.update(1)
+                if stop_early and len(bad) >= max_reported:
+                    break
+        if not bad:
+            return []
+        paths = [self._describe_raw(raw) for raw in sorted(bad)]
+        if stop_early:
+            shown = "; ".join(bad[raw] for raw in sorted(bad)[:max_reported])
+            more = "at least " if len(bad) >= max_reported else ""
+            raise CorruptImageError(
+                f"{more}{len(bad)} of the images of {self._name} cannot be used: {shown}",
+                path=paths[0])
+        keep = ~np.isin(self._raw_idx, np.array(sorted(bad), dtype=np.int64))
+        if not keep.any():
+            raise ValueError(f"dataset {self._name!r} has no readable image (all "
+                             f"{len(bad)} failed to decode)")
+        self._raw_idx, self._xflip = self._raw_idx[keep], self._xflip[keep]
+        self._bad_raw.update(bad)
+        self._skipped_files.extend(paths)
+        warnings.warn(f"skipping {len(bad)} unreadable image file(s) of {self._name} (first: "
+                      f"{paths[0]}); {self.num_images} images remain", RuntimeWarning,
+                      stacklevel=2)
+        return paths
 
     def get_label(self, idx) -> np.ndarray:
         """The label of item ``idx`` (float32 [c_dim]) without loading its image."""

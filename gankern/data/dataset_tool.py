@@ -10,6 +10,7 @@ complete, so a failed conversion never leaves a partial dataset behind.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -28,7 +29,8 @@ from gankern.data.image_files import (
     ImageSource,
     decode_image,
 )
-from gankern.data.labels import read_label_map
+from gankern.data.labels import labels_to_array, read_label_map
+from gankern.fileio import check_can_create, remove_stale_temp_files
 
 TRANSFORMS = ("center-crop", "center-crop-wide")
 MAX_SIDE = 65536
@@ -126,30 +128,52 @@ def archive_name(index: int) -> str:
 
 
 class Writer:
-    """Writes files into a temporary zip or folder; ``commit`` moves it to ``dest``."""
+    """Writes files into a temporary zip or folder; ``commit`` moves it to ``dest``.
+
+    A temporary output of an earlier conversion to the same ``dest`` that was killed
+    half-way is removed first. A failed write (a read-only or full disk) raises an OSError
+    naming ``--dest``.
+    """
 
     def __init__(self, dest: str):
         self.dest = dest
         self.is_zip = dest.lower().endswith(".zip")
         parent = os.path.dirname(os.path.abspath(dest))
-        os.makedirs(parent, exist_ok=True)
-        self.tmp = os.path.join(parent, f".{os.path.basename(dest)}.tmp-{os.getpid()}")
-        self._remove_tmp()
-        if self.is_zip:
-            self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_STORED)
-        else:
-            os.makedirs(self.tmp)
+        prefix = f".{os.path.basename(dest)}.tmp-"
+        self.tmp = os.path.join(parent, f"{prefix}{os.getpid()}")
+        self.zip = None
+        with self._naming_dest():
+            os.makedirs(parent, exist_ok=True)
+            remove_stale_temp_files(parent, prefix=prefix)
+            self._remove_tmp()
+            if self.is_zip:
+                self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_STORED)
+            else:
+                os.makedirs(self.tmp)
+
+    @contextlib.contextmanager
+    def _naming_dest(self):
+        try:
+            yield
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise type(exc)(exc.errno, f"cannot write --dest {self.dest}: {reason}") from exc
 
     def write(self, name: str, data: bytes) -> None:
-        if self.is_zip:
-            self.zip.writestr(name, data)
-            return
-        path = os.path.join(self.tmp, *name.split("/"))
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(data)
+        with self._naming_dest():
+            if self.is_zip:
+                self.zip.writestr(name, data)
+                return
+            path = os.path.join(self.tmp, *name.split("/"))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
 
     def commit(self) -> None:
+        with self._naming_dest():
+            self._commit()
+
+    def _commit(self) -> None:
         if self.is_zip:
             self.zip.close()
             with open(self.tmp, "rb") as f:
@@ -167,9 +191,11 @@ class Writer:
             os.remove(self.tmp)
 
     def abort(self) -> None:
-        if self.is_zip:
-            self.zip.close()
-        self._remove_tmp()
+        if self.zip is not None:
+            with contextlib.suppress(OSError):
+                self.zip.close()
+        with contextlib.suppress(OSError):
+            self._remove_tmp()
 
 
 def check_dest(dest, *sources: ImageSource) -> str:
@@ -193,6 +219,7 @@ def check_dest(dest, *sources: ImageSource) -> str:
             if out == src or out.startswith(src + os.sep):
                 raise ValueError(f"--dest {dest!r} must not be inside {source.arg_name} "
                                  f"{source.path!r}")
+    check_can_create(dest, "--dest")  # a read-only place fails now, not after the reading
     return dest
 
 
@@ -233,6 +260,8 @@ def convert_dataset(
     if not src.names:
         raise ValueError(f"--source {src.path!r} contains no PNG or JPEG images")
     label_map = read_label_map(src)
+    if label_map is not None:  # every label valid before anything is written
+        labels_to_array(label_map, sorted(label_map), src.describe(LABELS_FILE))
 
     writer = Writer(dest)
     total = len(src.names) if max_images is None else min(max_images, len(src.names))
@@ -340,10 +369,10 @@ def png_bytes(image) -> bytes:
 
 
 def progress_bar(total: int, enabled: bool):
-    """A tqdm bar on stderr (disabled when ``enabled`` is False)."""
+    """A tqdm bar on stderr when it is a terminal (never when ``enabled`` is False)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="img", desc="gankern dataset", disable=not enabled,
+    return tqdm(total=total, unit="img", desc="gankern dataset", disable=None if enabled else True,
                 file=sys.stderr)
 
 

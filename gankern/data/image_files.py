@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 
@@ -174,6 +175,20 @@ def top_level_folders(path) -> set[str]:
     return set()
 
 
+# Pillow names the file object it was given in some messages ("cannot identify image file
+# <_io.BytesIO object at 0x7f...>"): replaced by the file's path.
+_FILE_OBJECT_REPR = re.compile(r"<[\w.]+ (?:object at 0x[0-9a-fA-F]+|name=[^>]*)>")
+
+
+def _reason(exc: Exception, where: str) -> str:
+    """Why Pillow could not read ``where``, with file-object reprs replaced by the path."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a PNG or JPEG image (or damaged beyond recognition)"
+    return _FILE_OBJECT_REPR.sub(where, f"{type(exc).__name__}: {exc}")
+
+
 def read_image_header(source: ImageSource, name: str) -> ImageHeader:
     """Read only the header of ``name``; raises CorruptImageError naming the file."""
     where = source.describe(name)
@@ -185,7 +200,7 @@ def read_image_header(source: ImageSource, name: str) -> ImageHeader:
     except Exception as exc:  # any failure to parse is reported as this file's fault
         raise CorruptImageError(
             f"cannot read image {where}: not a readable PNG or JPEG file "
-            f"({type(exc).__name__}: {exc})", path=where
+            f"({_reason(exc, where)})", path=where
         ) from exc
     if header.width <= 0 or header.height <= 0:
         raise CorruptImageError(f"image {where} has an empty size {header.width}x{header.height}",
@@ -211,9 +226,8 @@ def decode_image(source: ImageSource, name: str, *, mode_conversion=None):
             if result is image:
                 result = image.copy()
     except Exception as exc:
-        raise CorruptImageError(
-            f"cannot decode image {where} ({type(exc).__name__}: {exc})", path=where
-        ) from exc
+        raise CorruptImageError(f"cannot decode image {where} ({_reason(exc, where)})",
+                                path=where) from exc
     return result
 
 

@@ -45,6 +45,11 @@ def _is_class_index(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _is_number_list(value) -> bool:
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(x, numbers.Real) and not isinstance(x, bool) for x in value)
+
+
 def labels_to_array(label_map: dict, names: list[str], where: str) -> np.ndarray:
     """The labels of ``names`` in order: int64 [N] class indices or float32 [N, K] vectors.
 
@@ -56,6 +61,10 @@ def labels_to_array(label_map: dict, names: list[str], where: str) -> np.ndarray
         if name not in label_map:
             raise ValueError(f"{where} has no label for image {name!r}")
         values.append(label_map[name])
+    for name, value in zip(names, values, strict=True):
+        if not (_is_class_index(value) or _is_number_list(value)):
+            raise ValueError(f"{where}: a label must be a class index (int >= 0) or a list of "
+                             f"numbers, got {value!r} for {name!r}")
     if all(_is_class_index(v) for v in values):
         array = np.asarray(values, dtype=np.int64)
         if array.size and array.min() < 0:

@@ -131,6 +131,10 @@ class UnpairedImageDataset(torch.utils.data.Dataset):
     def skipped_files(self) -> list[str]:
         return self._domains[0].skipped_files + self._domains[1].skipped_files
 
+    def verify(self, **kwargs) -> list[str]:
+        """Decode every image of both domains once (see :meth:`ImageDataset.verify`)."""
+        return [path for domain in self._domains for path in domain.verify(**kwargs)]
+
     def _ordered(self):
         return self._domains if self._direction == "AtoB" else self._domains[::-1]
 

@@ -41,12 +41,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
+import struct
 
 import torch
 from torch import nn
 
 from gankern.models.convert_ada import load_state_by_name
 from gankern.models.stylegan2 import Discriminator, Generator
+from gankern.pretrained import describe_torch_load_error
 
 
 def _get(state: dict, name: str, source: str) -> torch.Tensor:
@@ -58,7 +61,7 @@ def _get(state: dict, name: str, source: str) -> torch.Tensor:
         ) from None
 
 
-def _channel_layout(channels: dict[int, int], source: str) -> tuple[int, int]:
+def channel_layout(channels: dict[int, int], source: str) -> tuple[int, int]:
     """``(channel_base, channel_max)`` with ``min(base // r, max) == channels[r]`` for all r."""
     channel_max = max(channels.values())
     candidates = sorted({c * r for r, c in channels.items() if c < channel_max})
@@ -124,7 +127,7 @@ def convert_rosinality_generator(
     channels = {4: _get(state, "input.input", src).shape[1]}
     for k in range(num_up):
         channels[8 * 2**k] = _get(state, f"convs.{2 * k}.conv.weight", src).shape[1]
-    channel_base, channel_max = _channel_layout(channels, src)
+    channel_base, channel_max = channel_layout(channels, src)
     img_channels = _get(state, "to_rgb1.conv.weight", src).shape[1]
     taps = _resample_taps(state.get("convs.0.conv.blur.kernel"))
 
@@ -178,7 +181,7 @@ def convert_rosinality_discriminator(
     channels = {size: fromrgb.shape[0]}
     for k in range(1, num_blocks + 1):
         channels[size // 2**k] = _get(state, f"convs.{k}.conv2.1.weight", src).shape[0]
-    channel_base, channel_max = _channel_layout(channels, src)
+    channel_base, channel_max = channel_layout(channels, src)
     taps = _resample_taps(state.get("convs.1.conv2.0.kernel"))
 
     D = Discriminator(
@@ -223,8 +226,15 @@ def load_rosinality_checkpoint(
         ``g``, ``d``), in eval mode on the CPU.
     """
     # Training checkpoints also hold the argparse options: allow that one plain class.
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError, struct.error,
+            pickle.UnpicklingError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a readable rosinality checkpoint (a torch.save "
+                         f"file): {describe_torch_load_error(exc)}") from exc
     if not isinstance(ckpt, dict):
         raise ValueError(f"{path}: expected a dict checkpoint, got {type(ckpt).__name__}")
     latent_avg = ckpt.get("latent_avg")

@@ -9,7 +9,7 @@ variable ``GANKERN_IMPL`` replaces ``"auto"`` by a fixed choice.
 from gankern.ops import bias_act as _bias_act_module
 from gankern.ops import modulated_conv2d as _modulated_conv2d_module
 from gankern.ops import upfirdn2d as _upfirdn2d_module
-from gankern.ops._backend import BackendUnavailableError, backend_report
+from gankern.ops._backend import BackendUnavailableError, backend_report, require_backend
 from gankern.ops.bias_act import ACTIVATIONS, bias_act
 from gankern.ops.conv2d import conv2d, conv_transpose2d, no_weight_gradients
 from gankern.ops.conv2d_resample import conv2d_resample
@@ -36,6 +36,7 @@ __all__ = [
     "filter2d",
     "modulated_conv2d",
     "no_weight_gradients",
+    "require_backend",
     "setup_filter",
     "upfirdn2d",
     "upsample2d",

@@ -295,6 +295,46 @@ def _resolve(op, impl, fast_backends, inputs, device) -> tuple[str, str]:
     return "ref", "; ".join(reasons)
 
 
+def forced_impl_error() -> str | None:
+    """Why ``GANKERN_IMPL`` is not a valid choice (None when unset or valid)."""
+    forced = forced_impl()
+    if forced and forced not in IMPLS:
+        return f"GANKERN_IMPL must be one of {', '.join(IMPLS)} (or unset), got {forced!r}"
+    return None
+
+
+def require_backend(impl: str, device: torch.device | str, what: str = "impl") -> str:
+    """Check before any work that ``impl`` (with ``GANKERN_IMPL`` for ``"auto"``) can run on
+    ``device``; returns the backend it forces (``"auto"`` when none is forced).
+
+    Args:
+        impl: ``"auto"``, ``"cuda"``, ``"triton"`` or ``"ref"``.
+        device: where the ops will run.
+        what: how messages name ``impl`` (``"--impl"``).
+
+    Raises:
+        ValueError: ``impl`` or ``GANKERN_IMPL`` is not a backend name.
+        BackendUnavailableError: the backend cannot run on ``device`` (with the reason).
+    """
+    if not isinstance(impl, str) or impl not in IMPLS:
+        raise ValueError(f"{what} must be one of {', '.join(IMPLS)}, got {impl!r}")
+    error = forced_impl_error()
+    if error:
+        raise ValueError(error)
+    source = what
+    if impl == "auto" and forced_impl() not in ("", "auto"):
+        impl, source = forced_impl(), "GANKERN_IMPL"
+    if impl in ("auto", "ref"):
+        return impl
+    check = cuda_unavailable_reason if impl == "cuda" else triton_unavailable_reason
+    reason = check(torch.zeros(1, device=device))
+    if reason is not None:
+        named = f"{source} {impl}" if source.startswith("--") else f"{source}={impl}"
+        raise BackendUnavailableError(f"{named} cannot run on {torch.device(device)}: {reason} "
+                                      f"(use {impl} on a GPU, or auto/ref here)")
+    return impl
+
+
 def backend_report(fast_backends: Mapping[str, Mapping], device: torch.device) -> dict:
     """For each op, each backend's availability on ``device``: None (usable) or the reason.
 

@@ -7,8 +7,10 @@ what was given. Checks run before any kernel launch, so bad input never reaches 
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import os
 from collections.abc import Sequence
 
 import torch
@@ -85,3 +87,38 @@ def check_int(name: str, value, *, min_value: int | None = None) -> int:
     if min_value is not None and value < min_value:
         raise ValueError(f"{name} must be >= {min_value}, got {value}")
     return value
+
+
+# Below this many bytes a tensor is not worth comparing with the device's memory.
+_CHECK_ABOVE_BYTES = 1 << 30
+
+
+@functools.cache
+def device_memory_bytes(device: torch.device) -> int | None:
+    """Total memory of ``device`` (a CUDA device's, or the machine's RAM for the CPU), or
+    None when unknown."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    if device.type == "cpu":
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return None
+
+
+def check_fits_in_memory(what: str, shape, dtype: torch.dtype, device: torch.device) -> None:
+    """A ValueError naming ``what`` when a tensor of ``shape`` would not fit in the device's
+    memory at all (checked before asking the allocator for terabytes)."""
+    if not all(isinstance(s, int) for s in shape):  # symbolic sizes while tracing
+        return
+    numel = math.prod(shape)
+    nbytes = numel * torch.empty((), dtype=dtype).element_size()
+    if nbytes < _CHECK_ABOVE_BYTES:
+        return
+    capacity = device_memory_bytes(torch.device(device))
+    if capacity is not None and nbytes > capacity:
+        raise ValueError(
+            f"{what} would be a tensor of shape {list(shape)} ({nbytes / 2**30:,.1f} GiB), "
+            f"more than the {capacity / 2**30:,.1f} GiB of {device}"
+        )

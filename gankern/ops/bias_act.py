@@ -41,6 +41,11 @@ def _check_args(x, b, dim, act, alpha, gain, clamp) -> BiasActArgs:
         raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
     spec = ACTIVATIONS[act]
     dim = check_int("dim", dim)
+    if x.ndim == 0:
+        raise ValueError(
+            "b needs x to have the dimension it runs along (dim), but x is 0-d (a scalar); "
+            "pass x.reshape(1) with a bias of length 1"
+        )
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(
             f"dim must be in [{-x.ndim}, {x.ndim - 1}] for x of shape {tuple(x.shape)}, got {dim}"
@@ -133,7 +138,8 @@ def bias_act(
 
     Args:
         x: input tensor of any rank and layout (NCHW, channels_last, non-contiguous views),
-            float16, bfloat16, float32 (and float64 on ``impl="ref"``).
+            float16, bfloat16, float32 (and float64 on ``impl="ref"``); a 0-d tensor only
+            without ``b``.
         b: bias, a 1-D tensor of length ``x.shape[dim]`` with x's dtype and device, or None.
         dim: the dimension of ``x`` that ``b`` runs along (default 1, the channels).
         act: one of ``linear, relu, lrelu, tanh, sigmoid, elu, selu, softplus, swish``.
@@ -151,6 +157,9 @@ def bias_act(
     without copying; a non-dense view is made dense first. They decline lrelu with a
     negative ``alpha`` (``"auto"`` then uses the reference).
     """
+    if isinstance(x, torch.Tensor) and x.ndim == 0 and b is None:
+        # Elementwise on a scalar: dim names no dimension then, so run it on one element.
+        return bias_act(x.reshape(1), None, 0, act, alpha, gain, clamp, impl).reshape(())
     args = _check_args(x, b, dim, act, alpha, gain, clamp)
     backend = select_impl("bias_act", impl, FAST_BACKENDS, (x, b, args), x.device)
     if backend == "ref":

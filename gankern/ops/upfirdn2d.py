@@ -21,7 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from gankern.ops._backend import cuda_unavailable_reason, select_impl, triton_unavailable_reason
-from gankern.ops._checks import check_number, check_same_device, check_tensor
+from gankern.ops._checks import (
+    check_fits_in_memory,
+    check_number,
+    check_same_device,
+    check_tensor,
+)
 from gankern.ops._upfirdn2d_op import filter_size, output_size, upfirdn2d_op
 
 
@@ -109,6 +114,13 @@ def _check_args(x, f, up, down, padding, flip_filter, gain) -> Upfirdn2dArgs:
             f"up={up!r}, down={down!r}, padding={padding!r} and a {fh}x{fw} filter leave no "
             f"output for a {x.shape[2]}x{x.shape[3]} input (output would be {out_h}x{out_w})"
         )
+    # The largest intermediate: the upsampled, padded input (before filtering), or the output.
+    mid_h = x.shape[2] * upy + max(pady0, 0) + max(pady1, 0)
+    mid_w = x.shape[3] * upx + max(padx0, 0) + max(padx1, 0)
+    check_fits_in_memory(f"upfirdn2d with up={up!r}, padding={padding!r} on a "
+                         f"{x.shape[2]}x{x.shape[3]} input", [*x.shape[:2], max(mid_h, out_h),
+                                                              max(mid_w, out_w)],
+                         x.dtype, x.device)
     return args
 
 

@@ -9,13 +9,22 @@ checkpoint is ever executed, unlike pickle-based formats.
 Writes are atomic: the bytes go to a temporary file in the same directory, are flushed and
 fsynced, then renamed over the destination (and the directory is fsynced), so a reader, or
 a run killed at any moment, sees either the previous file or the complete new one.
+
+Integrity: the header carries SHA-256 checksums of the tensor data (every tensor's name,
+dtype, shape and bytes) and of the JSON metadata, and loading verifies both, so a file
+damaged on disk or in a copy (flipped bytes inside a tensor, which safetensors itself cannot
+notice) is refused with its name and the previous good snapshot of its run directory
+instead of silently training from garbage. Files written before checksums existed load
+without the check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,6 +40,22 @@ TEMP_SUFFIX = ".tmp"
 
 class CheckpointError(ValueError):
     """A file is not a readable gankern checkpoint (missing, truncated, foreign, corrupt)."""
+
+
+def tensors_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 (hex) of CPU tensors: every name, dtype, shape and byte, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name]
+        digest.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        if t.numel():
+            digest.update(t.detach().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def text_checksum(text: str) -> str:
+    """SHA-256 (hex) of a string's UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def snapshot_name(num_images: int) -> str:
@@ -51,20 +76,26 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is never seen half-written."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is never seen half-written.
+
+    With ``fsync=False`` the file is still never half-written if the process dies, but a
+    crash of the whole machine may lose it (for many small files: generated images).
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    if fsync:
+        _fsync_directory(path.parent)
 
 
 def save_checkpoint(
@@ -81,10 +112,13 @@ def save_checkpoint(
                 f"checkpoint tensor {name!r} must be a torch.Tensor, got {type(t).__name__}"
             )
     cpu = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in tensors.items()}
+    text = json.dumps(metadata, allow_nan=False)
     header = {
         "format": FORMAT_NAME,
         "version": str(FORMAT_VERSION),
-        "json": json.dumps(metadata, allow_nan=False),
+        "json": text,
+        "json_sha256": text_checksum(text),
+        "tensors_sha256": tensors_checksum(cpu),
     }
     atomic_write_bytes(path, safetensors_save(cpu, metadata=header))
 
@@ -94,17 +128,27 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        CheckpointError: the file is not a complete gankern checkpoint.
+        CheckpointError: the file is not a complete gankern checkpoint, or its checksums do
+            not match (the message names the previous good snapshot of its folder).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return _load_verified(path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc}. {_previous_good_hint(path)}") from exc.__cause__
+
+
+def _load_verified(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """:func:`load_checkpoint` without the hint about other snapshots."""
     data = path.read_bytes()
     try:
         tensors = safetensors_load(data)
         header = _read_header(data)
     except (SafetensorError, ValueError, OSError) as exc:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from exc
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or "
+                              f"damaged: {exc})") from exc
     if header.get("format") != FORMAT_NAME:
         raise CheckpointError(
             f"{path} is a safetensors file but not a gankern checkpoint "
@@ -115,11 +159,49 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             f"{path} has checkpoint format version {header.get('version')!r}, "
             f"this gankern reads version {FORMAT_VERSION}"
         )
+    text = header.get("json")
+    if "json_sha256" in header and (text is None or text_checksum(text) != header["json_sha256"]):
+        raise CheckpointError(f"{path} is corrupt: its metadata does not match the checksum "
+                              "written with it")
+    if "tensors_sha256" in header and tensors_checksum(tensors) != header["tensors_sha256"]:
+        raise CheckpointError(f"{path} is corrupt: its tensor data does not match the checksum "
+                              "written with it")
     try:
-        metadata = json.loads(header["json"])
-    except (KeyError, json.JSONDecodeError) as exc:
+        metadata = json.loads(text)
+    except (TypeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path} has unreadable metadata ({exc})") from exc
     return tensors, metadata
+
+
+def _snapshot_number(path: Path) -> int | None:
+    match = SNAPSHOT_PATTERN.match(path.name)
+    return int(match.group(1)) if match else None
+
+
+def previous_good_snapshot(path: str | os.PathLike) -> Path | None:
+    """The newest snapshot in ``path``'s folder older than ``path`` that loads and verifies
+    (for a file that is not a snapshot, the newest good one of its folder), or None."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return None
+    number = _snapshot_number(path)
+    for candidate in reversed(list_snapshots(path.parent)):
+        if candidate.name == path.name or (number is not None
+                                           and _snapshot_number(candidate) >= number):
+            continue
+        try:
+            _load_verified(candidate)
+        except (CheckpointError, OSError):
+            continue
+        return candidate
+    return None
+
+
+def _previous_good_hint(path: Path) -> str:
+    previous = previous_good_snapshot(path)
+    if previous is None:
+        return f"No other good snapshot is in {path.parent}"
+    return f"The previous good snapshot is {previous} (resume with --resume {previous})"
 
 
 def _read_header(data: bytes) -> dict:
@@ -142,25 +224,34 @@ def list_snapshots(run_dir: str | os.PathLike) -> list[Path]:
 
 
 def resolve_resume_path(path: str | os.PathLike) -> Path:
-    """Turn ``--resume``'s argument (a checkpoint file or a run directory) into a file.
+    """Turn a checkpoint argument (a checkpoint file or a run directory) into a file.
 
-    For a directory, the newest snapshot in it that loads completely is returned (a
-    snapshot can only be incomplete if something other than gankern damaged it, but one
-    bad file should not make a whole run unresumable).
+    For a directory, the newest snapshot in it that loads and verifies is returned; newer
+    damaged ones are skipped with a warning naming them (a snapshot can only be damaged by
+    something other than gankern, but one bad file should not make a whole run
+    unresumable).
     """
     path = Path(path)
     if path.is_file():
         return path
     if not path.exists():
-        raise FileNotFoundError(f"resume: no such file or directory: {path}")
+        raise FileNotFoundError(f"no such file or directory: {path} (expected a checkpoint file "
+                                "or a run directory)")
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is neither a checkpoint file nor a run directory")
     snapshots = list_snapshots(path)
     if not snapshots:
-        raise FileNotFoundError(f"resume: no snapshot-*.safetensors in run directory {path}")
+        raise FileNotFoundError(f"no snapshot-*.safetensors in the run directory {path}")
     errors = []
     for candidate in reversed(snapshots):
         try:
-            load_checkpoint(candidate)
-            return candidate
+            _load_verified(candidate)
         except CheckpointError as exc:
             errors.append(str(exc))
-    raise CheckpointError(f"resume: no readable snapshot in {path}: " + "; ".join(errors))
+            continue
+        if errors:
+            warnings.warn(f"skipping {len(errors)} damaged snapshot(s) in {path} ({errors[0]}); "
+                          f"using the previous good one, {candidate.name}", RuntimeWarning,
+                          stacklevel=2)
+        return candidate
+    raise CheckpointError(f"no readable snapshot in {path}: " + "; ".join(errors))

@@ -17,9 +17,13 @@ length regularization (double backward, lazy intervals) straightforward.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+import signal
 import socket
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -146,6 +150,12 @@ def free_port() -> int:
 
 
 def _spawned_entry(rank: int, world_size: int, port: int, fn: Callable, args: tuple) -> None:
+    # Line-buffered output: nothing this process prints can wait in a buffer that a forked
+    # child (a DataLoader worker) would inherit and flush a second time when output is
+    # redirected to a file.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(line_buffering=True)
     os.environ.update(
         {
             "RANK": str(rank),
@@ -164,10 +174,60 @@ def spawn(fn: Callable, world_size: int, args: tuple = ()) -> None:
 
     ``fn`` must be picklable (a module-level function); each process finds its rank in the
     environment, as under torchrun, so ``fn`` calls :func:`init_distributed` the same way.
-    An exception in any process is raised here.
+    An exception in any process is raised here. SIGTERM and SIGINT sent to this process
+    are passed on to the processes (a batch system often signals only the one it started),
+    which stop after writing a snapshot (:mod:`gankern.train.preemption`).
     """
     import torch.multiprocessing as mp
 
     if world_size < 1:
         raise ValueError(f"world_size must be >= 1, got {world_size}")
-    mp.spawn(_spawned_entry, args=(world_size, free_port(), fn, args), nprocs=world_size, join=True)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    context = mp.start_processes(_spawned_entry, args=(world_size, free_port(), fn, args),
+                                 nprocs=world_size, join=False, start_method="spawn")
+    with _forward_signals(context.processes):
+        _wait_for_all(context.processes)
+        while not context.join():
+            pass
+
+
+def _wait_for_all(processes, grace_s: float = 30.0) -> None:
+    """Wait until every process has exited; once one has failed, give the others
+    ``grace_s`` to end on their own (they usually fail alike, and report it themselves)
+    before torch's ``join`` terminates them."""
+    import time
+    from multiprocessing.connection import wait
+
+    deadline = None
+    while True:
+        alive = [p for p in processes if p.is_alive()]
+        if not alive:
+            return
+        if deadline is None and any(p.exitcode not in (None, 0) for p in processes):
+            deadline = time.monotonic() + grace_s
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            return
+        wait([p.sentinel for p in alive], timeout=timeout)
+
+
+@contextlib.contextmanager
+def _forward_signals(processes):
+    """Pass SIGTERM and SIGINT on to ``processes`` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum, frame):
+        for process in processes:
+            if process.is_alive():
+                with contextlib.suppress(OSError):
+                    os.kill(process.pid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

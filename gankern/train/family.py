@@ -308,6 +308,15 @@ class GANFamily:
         for the run that the options do not show, such as SRGAN's content-loss fallback)."""
         return []
 
+    @classmethod
+    def init_weights(cls, path: str, data: DataInfo):
+        """Published weights to start a new run from (``--init``): a
+        :class:`gankern.train.init_weights.InitWeights` with the loaded networks and the
+        configuration overrides that rebuild their architecture. A ``ValueError`` when the
+        file cannot be read or does not fit ``data`` (resolution, channels, labels)."""
+        raise ValueError(f"--init: model {cls.name!r} cannot start from published weights "
+                         "(fine-tuning from a file is implemented for stylegan2)")
+
     # --- networks ------------------------------------------------------------------------
 
     @classmethod

@@ -28,6 +28,13 @@ KNOBS = (
     "pl_decay", "style_mixing", "ema_kimg", "ema_rampup", "ema_start_kimg",
 )  # fmt: skip
 
+# Options that do not change what a run computes: changing them on resume keeps the
+# trajectory, and they do not tell runs apart (``--resume auto``).
+RESUME_SAFE = (
+    "kimg", "kimg_per_tick", "snap", "metrics", "keep_snapshots", "outdir", "run_dir",
+    "resume", "num_workers", "tensorboard", "max_nonfinite_steps", "device", "gpus", "impl",
+)  # fmt: skip
+
 
 @dataclass
 class TrainingOptions:
@@ -58,6 +65,13 @@ class TrainingOptions:
     model_options: dict = field(default_factory=dict)
     """The family's own options (``{"lambda_cycle": 10}``; ``--model NAME --help`` lists
     them, with the paper's values as defaults)."""
+
+    init: str | None = None
+    """Start a new run from published weights (fine-tuning): for StyleGAN2 an official
+    StyleGAN2-ADA / StyleGAN3-stylegan2 ``.pkl``, a rosinality ``.pt`` or a gankern
+    checkpoint. The networks get that file's architecture (its resolution, channels and
+    labels must fit the data) and weights; ``cfg`` still gives the hyperparameters. Ignored
+    when resuming (the checkpoint holds the weights)."""
 
     # --- Networks -----------------------------------------------------------------------
     cfg: str | None = None
@@ -176,7 +190,9 @@ class TrainingOptions:
     run_dir: str | None = None
     """Exact run directory (None: a new numbered directory under ``outdir``)."""
     resume: str | None = None
-    """A checkpoint, or a run directory (its newest snapshot), to continue from."""
+    """A checkpoint, or a run directory (its newest snapshot), to continue from; ``"auto"``:
+    the newest good snapshot of the newest run in ``outdir`` with the same options, or a
+    new run if there is none (a requeued job continues where it stopped)."""
     device: str = "auto"
     """auto (CUDA if available), cuda or cpu."""
     gpus: int = 1
@@ -251,6 +267,8 @@ def check_options(o: TrainingOptions) -> None:
     _check_int("max_images", o.max_images, 1, allow_none=True)
     _check_choice("on_bad_file", o.on_bad_file, ON_BAD_FILE)
     _check_int("num_workers", o.num_workers, 0, allow_none=True)
+    if o.init is not None and (not isinstance(o.init, str) or not o.init):
+        raise TypeError(f"init must be a path to a weights file, got {o.init!r}")
     if o.cfg is not None and not isinstance(o.cfg, str):
         raise TypeError(f"cfg must be a configuration name, got {o.cfg!r}")
     _check_choice("impl", o.impl, ("auto", "cuda", "triton", "ref"))

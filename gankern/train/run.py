@@ -229,6 +229,33 @@ class TrainingRun:
             copy_buffers(ema, source)
 
 
+def resolve_run_config(opts: TrainingOptions, data: DataInfo, family: GANFamily,
+                       world_size: int, device: torch.device
+                       ) -> tuple[str, NetworkConfig, RunSettings]:
+    """``(precision, network configuration, settings)`` of a run, every option checked
+    against the model and the data (nothing is built).
+
+    Args:
+        opts: the options (checked by the caller).
+        data: what the training data are.
+        family: the model family made from ``opts``.
+        world_size: the number of processes.
+        device: the device of the run.
+    """
+    if family.data_kind != data.kind:
+        raise ValueError(f"model {opts.model!r} trains on {family.data_kind} data, but "
+                         f"{data.name} holds {data.kind} data")
+    check_knobs(opts, family.knobs, opts.model)
+    precision = resolve_precision(opts.precision, device)
+    cfg = opts.cfg if opts.cfg is not None else family.default_config_name(opts.data)
+    if cfg not in family.config_names():
+        raise ValueError(f"config name must be one of {sorted(family.config_names())} for "
+                         f"model {opts.model!r}, got {cfg!r}")
+    config = family.network_config(cfg, data, world_size, precision, opts.extra)
+    settings = resolve_settings(opts, config.recommended, world_size, precision)
+    return precision, config, settings
+
+
 def build_training_run(
     opts: TrainingOptions,
     data: DataInfo,
@@ -250,17 +277,7 @@ def build_training_run(
     """
     device = ctx.device
     family = family if family is not None else get_family(opts.model)(opts)
-    if family.data_kind != data.kind:
-        raise ValueError(f"model {opts.model!r} trains on {family.data_kind} data, but "
-                         f"{data.name} holds {data.kind} data")
-    check_knobs(opts, family.knobs, opts.model)
-    precision = resolve_precision(opts.precision, device)
-    cfg = opts.cfg if opts.cfg is not None else family.default_config_name(opts.data)
-    if cfg not in family.config_names():
-        raise ValueError(f"config name must be one of {sorted(family.config_names())} for "
-                         f"model {opts.model!r}, got {cfg!r}")
-    config = family.network_config(cfg, data, ctx.world_size, precision, opts.extra)
-    settings = resolve_settings(opts, config.recommended, ctx.world_size, precision)
+    precision, config, settings = resolve_run_config(opts, data, family, ctx.world_size, device)
 
     seed_global_rngs(opts.seed, INIT_STREAM)  # initialization: the same on every process
     memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format

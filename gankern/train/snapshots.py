@@ -9,8 +9,12 @@ A run directory holds::
     samples-000012345.png          the EMA generator on fixed latents at that point
     plot.png                       losses, regularizers, augmentation and metrics over time
 
+    log.txt                        everything the run printed (and its warnings)
+
 Only process 0 writes. New runs get a numbered directory under ``outdir``
-(``00003-digits-tiny-batch32``); a resumed run continues in the directory of its checkpoint.
+(``00003-digits-tiny-batch32``); a resumed run continues in the directory of its checkpoint,
+unless ``outdir`` names another folder: then it continues in a new numbered directory there
+(and says so). Temporary files of interrupted writes are removed when a run starts.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from gankern.fileio import describe_os_error, remove_stale_temp_files
 from gankern.train.checkpoint import (
     atomic_write_bytes,
     list_snapshots,
@@ -46,12 +51,28 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "data"
 
 
+class RunWriteError(OSError):
+    """A write of a running training run failed; the message names the file and the last
+    good snapshot (see :meth:`SnapshotWriter.write_error`)."""
+
+
+def _same_dir(a, b) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
 def prepare_run_dir(opts, dataset, settings, ctx: DistributedContext, resume_path,
-                    cfg_name: str) -> Path:
-    """The run directory: ``opts.run_dir``, the resumed checkpoint's, or a new numbered one."""
+                    cfg_name: str, print_fn=print) -> tuple[Path, list[Path]]:
+    """``(run directory, created)``: ``opts.run_dir``, the resumed checkpoint's (when it is
+    in ``opts.outdir``), or a new numbered one under ``opts.outdir``; ``created`` lists the
+    folders made for it (the run directory first, then the parents that did not exist).
+    Stale temporary files of interrupted writes in it are removed (and reported through
+    ``print_fn``)."""
     if opts.run_dir is not None:
         run_dir = Path(opts.run_dir)
-    elif resume_path is not None:
+    elif resume_path is not None and _same_dir(Path(resume_path).parent.parent, opts.outdir):
         run_dir = Path(resume_path).parent
     else:
         outdir = Path(opts.outdir)
@@ -66,12 +87,21 @@ def prepare_run_dir(opts, dataset, settings, ctx: DistributedContext, resume_pat
         if ctx.world_size > 1:
             desc += f"-procs{ctx.world_size}"
         run_dir = outdir / f"{run_id:05d}-{desc}"
+    created = []
+    for folder in (run_dir, *run_dir.parents):
+        if folder.exists():
+            break
+        created.append(folder)
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        removed = remove_stale_temp_files(run_dir)
+        if removed:
+            print_fn(f"Removed {len(removed)} temporary file(s) left by an interrupted write: "
+                     + ", ".join(p.name for p in removed), flush=True)
         text = json.dumps({"options": opts.to_dict(), "settings": settings.to_dict()}, indent=2)
         atomic_write_bytes(run_dir / OPTIONS_FILE, text.encode())
     ctx.barrier()
-    return run_dir
+    return run_dir, created
 
 
 def _all_finite(*modules: torch.nn.Module) -> bool:
@@ -95,11 +125,10 @@ class SnapshotWriter:
         self.logger = logger
         self.family = family
         existing = list_snapshots(self.run_dir) if ctx.is_main else []
-        self.last_checkpoint: Path | None = existing[-1] if existing else None
-        if ctx.is_main and settings.metrics:
-            from gankern.train.snapshot_metrics import prepare_snapshot_metrics
-
-            prepare_snapshot_metrics(settings.metrics)
+        resumed_from = Path(opts.resume) if opts.resume else None
+        self.last_checkpoint: Path | None = existing[-1] if existing else resumed_from
+        self.written = 0  # checkpoints written by this run
+        self.last_nimg: int | None = None  # images at this run's latest checkpoint call
         ctx.barrier()
 
     def samples_and_metrics(self, G_ema, nimg: int, record: dict | None) -> None:
@@ -121,18 +150,38 @@ class SnapshotWriter:
         from the previous checkpoint and rewrites that record, so no record is lost.
         """
         nimg = metadata["counters"]["nimg"]
+        self.last_nimg = nimg  # on every process (the decisions that depend on it agree)
         if self.ctx.is_main:
             networks = [obj for obj in components.values() if isinstance(obj, torch.nn.Module)]
             if _all_finite(*networks):
                 tensors, meta = collect_state(components, metadata)
                 path = self.run_dir / snapshot_name(nimg)
-                save_checkpoint(path, tensors, meta)
+                try:
+                    save_checkpoint(path, tensors, meta)
+                except RunWriteError:
+                    raise
+                except OSError as exc:
+                    raise self.write_error(exc, path) from exc
                 self.last_checkpoint = path
+                self.written += 1
                 self._prune()
             else:
                 self.logger.print(f"Not writing a checkpoint at {nimg / 1000:.3f} kimg: the "
                                   "networks hold non-finite values")
         self.ctx.barrier()
+
+    def write_error(self, exc: OSError, path=None) -> OSError:
+        """``exc`` (a failed write of the run) as an OSError whose message names the file
+        and the last good snapshot to resume from."""
+        where = exc.filename if exc.filename is not None else path
+        reason = exc.strerror or describe_os_error(exc)
+        what = f"{reason}: {where}" if where is not None else reason
+        if self.last_checkpoint is None:
+            tail = "no snapshot was written yet"
+        else:
+            tail = (f"the last good snapshot is {self.last_checkpoint} (once there is room, "
+                    f"continue with --resume {self.last_checkpoint})")
+        return RunWriteError(exc.errno, f"{what}; the run stopped, {tail}")
 
     def _prune(self) -> None:
         keep = self.opts.keep_snapshots

@@ -19,6 +19,9 @@ import torch
 from gankern.train.distributed import DistributedContext
 
 STATS_FILE = "stats.jsonl"
+LOG_FILE = "log.txt"
+# Longer than this is not a duration anyone plans around: shown as "> 10000d".
+MAX_SHOWN_SEC = 10000 * 86400
 
 
 class TickStats:
@@ -66,10 +69,15 @@ def _json_value(v):
 
 
 def format_duration(seconds: float) -> str:
-    """``1h 02m 03s`` style durations for progress lines."""
+    """``1h 02m 03s`` style durations for progress lines (``3d 04h 05m`` beyond a day,
+    ``> 10000d`` beyond that; negative durations are 0s)."""
     if not math.isfinite(seconds):
         return "?"
-    s = int(round(seconds))
+    if seconds >= MAX_SHOWN_SEC:
+        return f"> {MAX_SHOWN_SEC // 86400}d"
+    s = max(int(round(seconds)), 0)
+    if s >= 86400:
+        return f"{s // 86400}d {s % 86400 // 3600:02d}h {s % 3600 // 60:02d}m"
     if s >= 3600:
         return f"{s // 3600}h {s % 3600 // 60:02d}m {s % 60:02d}s"
     if s >= 60:
@@ -77,11 +85,51 @@ def format_duration(seconds: float) -> str:
     return f"{s}s"
 
 
+class WarningLog:
+    """While active, every warning shown is also kept for ``log.txt``: buffered until a
+    :class:`RunLogger` is attached (warnings come before the run directory exists), then
+    written through it."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+        self._logger: RunLogger | None = None
+        self._catcher = None
+
+    def __enter__(self) -> WarningLog:
+        self._catcher = warnings.catch_warnings()
+        self._catcher.__enter__()
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            self.add(f"warning: {message}")
+            shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._catcher.__exit__(*exc_info)
+
+    def add(self, text: str) -> None:
+        if self._logger is not None:
+            self._logger.note(text)
+        else:
+            self._lines.append(text)
+
+    def attach(self, logger: RunLogger) -> None:
+        """Write the buffered warnings, and the later ones, to ``logger``'s log."""
+        self._logger = logger
+        for text in self._lines:
+            logger.note(text)
+        self._lines.clear()
+
+
 class RunLogger:
     """Writes one record per tick to ``stats.jsonl`` and TensorBoard, prints progress.
 
     Only the main process creates a ``RunLogger`` that writes; on other ranks pass
-    ``enabled=False`` and every call is a no-op.
+    ``enabled=False`` and every call is a no-op. Everything printed through it is also
+    appended to ``log.txt`` in the run directory (with :meth:`note`, text for the log only).
     """
 
     def __init__(self, run_dir: str | os.PathLike, enabled: bool = True,
@@ -90,8 +138,10 @@ class RunLogger:
         self.run_dir = Path(run_dir)
         self.print_fn = print_fn
         self._tb = None
+        self._log = None
         if not enabled:
             return
+        self._log = open(self.run_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -137,20 +187,31 @@ class RunLogger:
             self._tb.flush()
 
     def print(self, text: str) -> None:
+        """Print ``text`` (rank 0) and append it to ``log.txt``."""
         if self.enabled:
             self.print_fn(text, flush=True)
+            self.note(text)
+
+    def note(self, text: str) -> None:
+        """Append ``text`` to ``log.txt`` only (warnings shown elsewhere, the stop reason)."""
+        if self._log is not None:
+            self._log.write(text.rstrip("\n") + "\n")
+            self._log.flush()
 
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 def progress_line(record: dict, total_kimg: float) -> str:
     """One human-readable progress line from a tick record."""
     kimg = record["kimg"]
     sec_per_kimg = record.get("Timing/sec_per_kimg", math.nan)
-    eta = (total_kimg - kimg) * sec_per_kimg
+    eta = max(total_kimg - kimg, 0.0) * sec_per_kimg
     parts = [
         f"tick {record['tick']:<4d}",
         f"kimg {kimg:<8.3f}",

@@ -66,18 +66,55 @@ def restore_state(
     if missing or extra:
         raise ValueError(
             "the checkpoint does not match this run's components: "
-            f"missing {missing}, unexpected {extra} (different augmentation or options?)"
+            f"missing {missing}, unexpected {extra}: {_explain_components(missing, extra)}"
         )
     for name in sorted(wanted):
         state = decode_state(skeletons[name], tensors)
         try:
             components[name].load_state_dict(state)
         except (RuntimeError, ValueError, KeyError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ValueError(
                 f"the checkpoint's {name} does not fit this run (a different --cfg, "
-                f"resolution, label count or option?): {first_line}"
+                f"resolution, label count or option?): {_first_problem(exc)}"
             ) from exc
     if restore_rng:
         rng_tensors = {k[len("rng/"):]: v for k, v in tensors.items() if k.startswith("rng/")}
         restore_rng_state(rng_tensors, metadata["rng"])
+
+
+# What a run component is there for, to explain a checkpoint that lacks or has one.
+_COMPONENT_MEANING = {
+    "augment_pipe": "ADA augmentation (--aug ada)",
+    "ada": "ADA augmentation (--aug ada)",
+    "loss_scaler": "float16 loss scaling (--precision fp16 with autocast)",
+    "G_ema": "the generator's moving average (--ema-kimg > 0)",
+}
+
+
+def _explain_components(missing: list[str], extra: list[str]) -> str:
+    """Why a checkpoint's components differ from a run's, in words."""
+    def meaning(names):
+        return ", ".join(dict.fromkeys(_COMPONENT_MEANING.get(n, n) for n in names))
+
+    parts = []
+    if missing:
+        parts.append(f"this run has {meaning(missing)}, which the checkpoint was trained "
+                     "without")
+    if extra:
+        parts.append(f"the checkpoint was trained with {meaning(extra)}, which this run lacks")
+    return ("; ".join(parts) + ". Resume with the options the checkpoint was trained with "
+            "(a different --data also changes the default --aug: noaug on built-in data, "
+            "ada on your own images)")
+
+
+def _first_problem(exc: Exception) -> str:
+    """The first specific line of a ``load_state_dict`` error (its first line is only the
+    header "Error(s) in loading state_dict for X:"), and how many more there are."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
+        details = lines[1:]
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        return details[0].rstrip(".") + more
+    return lines[0]

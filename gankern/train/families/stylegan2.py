@@ -34,11 +34,28 @@ from gankern.models.stylegan2_configs import (
     get_config,
 )
 from gankern.train.adversarial import NOISE_TO_IMAGE_KNOBS, NoiseToImageFamily
-from gankern.train.family import DataInfo, Hyperparameters, NetworkConfig, Phase, PhaseInputs
+from gankern.train.family import (
+    DataInfo,
+    Hyperparameters,
+    NetworkConfig,
+    Phase,
+    PhaseInputs,
+    option,
+)
 from gankern.train.penalties import PathLengthPenalty
 from gankern.train.precision import resolve_precision
 
 BUILTIN_DIGITS = "builtin:digits"
+# Fields of the network configs that the data decide (checked, not overridden, by --init).
+_DATA_FIELDS = ("img_resolution", "img_channels", "c_dim")
+
+
+@dataclasses.dataclass
+class StyleGAN2Options:
+    """StyleGAN2's own options (``gankern train --help`` lists them)."""
+
+    freezed: int = option(0, "freeze the first N layers of D (Freeze-D, as StyleGAN2-ADA's "
+                             "--freezed; for fine-tuning with --init)")
 
 
 def half_dtype_for(precision: str) -> str:
@@ -117,6 +134,7 @@ class StyleGAN2Family(NoiseToImageFamily):
     standard_configs = {64: "auto", 256: "auto", 1024: "stylegan2"}
     precision_mode = "blocks"
     style_based = True
+    options_type = StyleGAN2Options
     # Large batches: the shared-weight formulation is much cheaper than grouped convs.
     sampling_kwargs = {"noise_mode": "const", "fused_modconv": False}
     metric_kwargs = {"fused_modconv": False}
@@ -139,11 +157,36 @@ class StyleGAN2Family(NoiseToImageFamily):
 
     def network_config(self, cfg: str, data: DataInfo, world_size: int, precision: str,
                        extra: Mapping) -> NetworkConfig:
+        if self.options is not None and self.options.freezed:
+            extra = dict(extra)
+            extra["D"] = {**extra.get("D", {}), "freeze_layers": self.options.freezed}
         config = stylegan2_config(cfg, data.resolution, data.channels, data.c_dim, world_size,
                                   precision, extra)
         return NetworkConfig(name=config.name, configs={"G": config.G, "D": config.D},
                              recommended=recommended_hyperparameters(config.train),
                              description=config.description)
+
+    @classmethod
+    def init_weights(cls, path: str, data: DataInfo):
+        """StyleGAN2 networks of a StyleGAN2-ADA / StyleGAN3 (stylegan2) ``.pkl``, a
+        rosinality ``.pt`` or a gankern checkpoint (``.safetensors`` or run directory), read
+        without running code from the file, checked against the data."""
+        from gankern.models.stylegan2_shapes import discriminator_config_of, generator_config_of
+        from gankern.train.init_weights import InitWeights
+
+        networks = load_published_networks(path)
+        extra = {}
+        for key, config_of in (("G", generator_config_of), ("D", discriminator_config_of)):
+            net = networks.get(key, networks.get(f"{key}_ema"))
+            if net is None:
+                continue
+            config = config_of(net)
+            _check_fits(path, key, config, data)
+            extra[key] = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                          if f.name not in _DATA_FIELDS + ("freeze_layers",)}
+        if "G" not in extra:
+            raise ValueError(f"--init {path} holds no generator (networks: {sorted(networks)})")
+        return InitWeights(path=str(path), networks=networks, extra=extra)
 
     @classmethod
     def config_from_metadata(cls, key: str, values: Mapping):
@@ -214,3 +257,54 @@ class StyleGAN2Family(NoiseToImageFamily):
 
     def load_state_dict(self, state: dict) -> None:
         self.path_length.load_state_dict(state)
+
+
+def load_published_networks(path) -> dict:
+    """``{"G": ..., "D": ..., "G_ema": ...}`` (those present) from a StyleGAN2 weights file:
+    an official ``.pkl``, a rosinality ``.pt``/``.pth``, or a gankern checkpoint."""
+    import os
+
+    from gankern.models import load_rosinality_checkpoint, load_stylegan2_pkl
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--init: no such weights file: {path}")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".pkl":
+        return load_stylegan2_pkl(path, impl="ref")
+    if suffix in (".pt", ".pth"):
+        return load_rosinality_checkpoint(path, impl="ref")
+    if suffix == ".safetensors" or os.path.isdir(path):
+        from gankern.train.checkpoint import load_checkpoint, resolve_resume_path
+        from gankern.train.networks import checkpoint_model, load_network
+
+        tensors, meta = load_checkpoint(resolve_resume_path(path))
+        if checkpoint_model(meta) != StyleGAN2Family.name:
+            raise ValueError(f"--init {path} is a {checkpoint_model(meta)} checkpoint, not "
+                             "stylegan2")
+        return {which: load_network(meta, tensors, which, impl="ref")
+                for which in ("G", "D", "G_ema") if which in meta.get("states", {})}
+    raise ValueError(f"--init must be a StyleGAN2-ADA/StyleGAN3 .pkl, a rosinality .pt or a "
+                     f"gankern .safetensors checkpoint, got {path!r}")
+
+
+def _check_fits(path, key: str, config, data: DataInfo) -> None:
+    """A ValueError when the published network ``key`` cannot train on ``data``."""
+    res, ch = config.img_resolution, config.img_channels
+    if res != data.resolution:
+        raise ValueError(
+            f"--init {path} holds a {res}x{res} model, but the training data {data.name} are "
+            f"{data.resolution}x{data.resolution}: make a {res}x{res} dataset (gankern dataset "
+            f"--resolution {res}x{res}) or start from weights trained at {data.resolution}")
+    if ch != data.channels:
+        kinds = {1: "grayscale", 3: "RGB"}
+        raise ValueError(
+            f"--init {path} holds a model of {kinds.get(ch, ch)} images ({ch} channels), but "
+            f"{data.name} has {data.channels}: convert the data with gankern dataset "
+            f"--channels {ch}")
+    if config.c_dim != data.c_dim:
+        raise ValueError(
+            f"--init {path}: its {key} has {config.c_dim} label dimensions (c_dim), the run "
+            f"{data.c_dim} ({'--cond on labeled data' if data.c_dim else 'no --cond'}); "
+            "train with as many labels as the published model, or without labels if it has "
+            "none")
