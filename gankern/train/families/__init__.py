@@ -21,6 +21,10 @@ FAMILIES = {
     "hinge": "gankern.train.families.hinge:HingeGANFamily",
     "wgan-gp": "gankern.train.families.wgan_gp:WGANGPFamily",
     "sngan": "gankern.train.families.sngan:SNGANFamily",
+    "sagan": "gankern.train.families.sagan:SAGANFamily",
+    "biggan": "gankern.train.families.biggan:BigGANFamily",
+    "progan": "gankern.train.families.progan:ProGANFamily",
+    "stylegan": "gankern.train.families.stylegan:StyleGANFamily",
 }
 
 DEFAULT_MODEL = "stylegan2"

@@ -1,0 +1,83 @@
+"""SAGAN (Zhang, Goodfellow, Metaxas & Odena 2019, "Self-Attention Generative Adversarial
+Networks"; official code brain-research/self-attention-gan).
+
+The networks are :mod:`gankern.models.sagan`'s: ResNets with self-attention, spectral
+normalization in G *and* D; with ``--cond`` class-conditional batch norm in G and the
+projection discriminator (without it, plain batch norm and a linear head). The recipe is the
+paper's (section 5): hinge loss, two time-scale learning rates (G 1e-4, D 4e-4), Adam with
+betas (0, 0.9), one D step per G step, batch 256 (the TF code: 64 per tower x 4 towers), no
+moving average; the published curves run to 1M iterations (256,000 kimg).
+
+Configurations: ``sagan128`` (the paper's ImageNet model), ``sagan64``, ``sagan32`` (gankern's
+smaller variants on BigGAN-PyTorch's width tables) and ``digits`` (ch 8, for the built-in
+digits on a CPU). On data of another resolution the attention block keeps its place relative
+to the image size (``sagan128``'s 32x32 attention sits at 64x64 on 256 px images).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gankern.models.sagan import (
+    DIGITS_TRAINING,
+    SAGAN_TRAINING,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    sagan_config,
+)
+from gankern.train.families._configured import ConfigEntry, ConfiguredFamily, from_paper
+from gankern.train.family import DataInfo
+
+# The paper's training length: 1M iterations of 256 images.
+PAPER_KIMG = 1_000_000 * 256 / 1000
+# The digits: the paper's recipe, short (measured: tests/test_train_learning.py).
+DIGITS = from_paper(DIGITS_TRAINING, total_kimg=20)
+
+
+def scaled_attention(attention: tuple, native: int, resolution: int) -> tuple:
+    """Attention resolutions of a configuration made for ``native`` px, moved to
+    ``resolution`` px at the same place relative to the image size."""
+    return tuple(max(a * resolution // native, 1) for a in attention)
+
+
+def at_resolution(config, data: DataInfo, **changes):
+    """A network config (made for its native resolution) for ``data``: its resolution,
+    channels and classes, the attention moved with the resolution, and ``changes``."""
+    return dataclasses.replace(
+        config, img_resolution=data.resolution, img_channels=data.channels,
+        c_dim=data.c_dim,
+        attention=scaled_attention(config.attention, config.img_resolution, data.resolution),
+        **changes,
+    )  # fmt: skip
+
+
+def sagan_networks(name: str):
+    """``networks(data, options)`` of a configuration of :func:`sagan_config`."""
+
+    def make(data, options):
+        G, D = sagan_config(name)
+        return {"G": at_resolution(G, data), "D": at_resolution(D, data)}
+
+    return make
+
+
+class SAGANFamily(ConfiguredFamily):
+    """SAGAN, unconditional or (``--cond``) class-conditional (see the module docstring)."""
+
+    name = "sagan"
+    title = "SAGAN (Zhang et al. 2019): self-attention, spectral norm in G and D, hinge, TTUR"
+    configs = {
+        "sagan128": ConfigEntry(sagan_networks("sagan128"),
+                                from_paper(SAGAN_TRAINING, PAPER_KIMG),
+                                "the paper's ImageNet 128 model (ch 64, attention at 32)"),
+        "sagan64": ConfigEntry(sagan_networks("sagan64"),
+                               from_paper(SAGAN_TRAINING, PAPER_KIMG),
+                               "64 px, ch 64, attention at 32"),
+        "sagan32": ConfigEntry(sagan_networks("sagan32"),
+                               from_paper(SAGAN_TRAINING, PAPER_KIMG),
+                               "32 px (CIFAR-sized), 256 maps, attention at 16"),
+        "digits": ConfigEntry(sagan_networks("digits"), DIGITS,
+                              "ch 8, attention at half the image size, for the digits"),
+    }  # fmt: skip
+    default_config = "sagan128"
+    config_classes = {"G": GeneratorConfig, "D": DiscriminatorConfig}
