@@ -32,6 +32,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 
@@ -111,10 +113,13 @@ class ProgressiveGrowing:
     (see the module docstring; put it first in the bases). G and D take ``level`` and
     ``alpha`` keywords and have ``img_resolution``.
 
-    Subclasses implement :meth:`growth_schedule`; their options have ``reset_optimizer``.
+    Subclasses set :attr:`trainings`; their options have ``schedule``, ``schedule_scale``,
+    ``reset_optimizer`` and optionally ``progressive``.
     """
 
     knobs = PROGRESSIVE_KNOBS
+    # configuration name -> the models' training settings (``.schedule``: "auto"'s schedule)
+    trainings: ClassVar[Mapping[str, Any]] = {}
 
     # --- the schedule --------------------------------------------------------------------
 
@@ -122,7 +127,11 @@ class ProgressiveGrowing:
     def growth_schedule(cls, options, cfg: str, resolution: int) -> ProgressiveSchedule:
         """The schedule of a run with the family ``options`` and configuration ``cfg`` on
         images of ``resolution``."""
-        raise NotImplementedError
+        name = options.schedule
+        if name == "auto":
+            name = cls.trainings[cfg].schedule
+        return resolved_schedule(name, options.schedule_scale, resolution,
+                                 progressive=getattr(options, "progressive", True))
 
     def network_config(self, cfg: str, data: DataInfo, world_size: int, precision: str,
                        extra):

@@ -152,6 +152,7 @@ class BigGANFamily(ConfiguredFamily):
                               "ch 8, z 16 per block, for the built-in digits"),
     }  # fmt: skip
     default_config = "biggan128"
+    standard_configs = {128: "biggan128"}
     config_classes = {"G": GeneratorConfig, "D": DiscriminatorConfig}
 
     def generator_step_terms(self) -> dict[str, torch.Tensor]:

@@ -45,7 +45,6 @@ from gankern.train.families._configured import (
 from gankern.train.families._progressive import (
     ProgressiveGrowing,
     reset_option,
-    resolved_schedule,
     scale_option,
     schedule_hyperparameters,
     schedule_option,
@@ -79,11 +78,12 @@ def progan_networks(name: str):
     return make
 
 
-def progan_hyperparameters(cfg: str, training, ema_kimg: float | None = None):
+def progan_hyperparameters(cfg: str, ema_kimg: float | None = None):
     """``recommended(data, options)`` of a configuration: the schedule's batch and rates,
     the official WGAN-GP settings and moving average."""
 
     def recommended(data, options):
+        training = ProGANFamily.trainings[cfg]
         schedule = ProGANFamily.growth_schedule(options, cfg, data.resolution)
         hp = schedule_hyperparameters(
             schedule, data.resolution, optimizer="adam", betas=tuple(training.betas),
@@ -107,23 +107,16 @@ class ProGANFamily(ProgressiveGrowing, ConfiguredFamily):
     options_type = ProGANOptions
     configs = {
         "progan": ConfigEntry(progan_networks("progan"),
-                              progan_hyperparameters("progan", PROGAN_TRAINING),
+                              progan_hyperparameters("progan"),
                               "the official networks (512 maps at most)"),
         "digits": ConfigEntry(progan_networks("digits"),
-                              progan_hyperparameters("digits", DIGITS_TRAINING,
-                                                     DIGITS_EMA_KIMG),
+                              progan_hyperparameters("digits", DIGITS_EMA_KIMG),
                               "64 maps at most, the digits schedule"),
     }  # fmt: skip
     default_config = "progan"
     standard_configs = {256: "progan", 1024: "progan"}
     config_classes = {"G": GeneratorConfig, "D": DiscriminatorConfig}
-
-    @classmethod
-    def growth_schedule(cls, options, cfg, resolution):
-        name = options.schedule
-        if name == "auto":
-            name = (DIGITS_TRAINING if cfg == "digits" else PROGAN_TRAINING).schedule
-        return resolved_schedule(name, options.schedule_scale, resolution)
+    trainings = {"progan": PROGAN_TRAINING, "digits": DIGITS_TRAINING}
 
     def discriminator_extra_loss(self, real_logits):
         """The drift term ``drift * D(x)^2`` per real image."""

@@ -80,4 +80,5 @@ class SAGANFamily(ConfiguredFamily):
                               "ch 8, attention at half the image size, for the digits"),
     }  # fmt: skip
     default_config = "sagan128"
+    standard_configs = {128: "sagan128"}
     config_classes = {"G": GeneratorConfig, "D": DiscriminatorConfig}

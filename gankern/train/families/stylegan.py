@@ -40,7 +40,6 @@ from gankern.train.families._progressive import (
     PROGRESSIVE_KNOBS,
     ProgressiveGrowing,
     reset_option,
-    resolved_schedule,
     scale_option,
     schedule_hyperparameters,
     schedule_option,
@@ -71,11 +70,12 @@ def stylegan_networks(name: str):
     return make
 
 
-def stylegan_hyperparameters(cfg: str, training):
+def stylegan_hyperparameters(cfg: str):
     """``recommended(data, options)`` of a configuration: the schedule's batch and rates,
     the official loss, R1, moving average and style mixing."""
 
     def recommended(data, options):
+        training = StyleGANFamily.trainings[cfg]
         schedule = StyleGANFamily.growth_schedule(options, cfg, data.resolution)
         return schedule_hyperparameters(
             schedule, data.resolution, optimizer="adam", betas=tuple(training.betas),
@@ -95,24 +95,17 @@ class StyleGANFamily(ProgressiveGrowing, StyleBased, ConfiguredFamily):
     options_type = StyleGANOptions
     configs = {
         "stylegan": ConfigEntry(stylegan_networks("stylegan"),
-                                stylegan_hyperparameters("stylegan", STYLEGAN_TRAINING),
+                                stylegan_hyperparameters("stylegan"),
                                 "the official FFHQ networks (512 maps at most)"),
         "digits": ConfigEntry(stylegan_networks("digits"),
-                              stylegan_hyperparameters("digits", DIGITS_TRAINING),
+                              stylegan_hyperparameters("digits"),
                               "64 maps at most, z and w 64, the digits schedule"),
     }  # fmt: skip
     default_config = "stylegan"
     standard_configs = {256: "stylegan", 1024: "stylegan"}
     config_classes = {"G": GeneratorConfig, "D": DiscriminatorConfig}
+    trainings = {"stylegan": STYLEGAN_TRAINING, "digits": DIGITS_TRAINING}
     sampling_kwargs = {"noise_mode": "const"}
-
-    @classmethod
-    def growth_schedule(cls, options, cfg, resolution):
-        name = options.schedule
-        if name == "auto":
-            name = (DIGITS_TRAINING if cfg == "digits" else STYLEGAN_TRAINING).schedule
-        return resolved_schedule(name, options.schedule_scale, resolution,
-                                 progressive=options.progressive)
 
     def synthesis_kwargs(self) -> dict:
         return self.growth_kwargs()
