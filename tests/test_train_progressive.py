@@ -256,3 +256,16 @@ def test_a_checkpoint_samples_at_its_level(tmp_path, capsys):
 def test_bad_schedule_scale_is_a_clear_error():
     with pytest.raises(ValueError, match="schedule_scale must be a number > 0"):
         _run("progan", model_options={"schedule_scale": 0.0})
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_training_benchmark_starts_fully_grown(model):
+    """Images 0-31 at 4 px, fade-ins at 32-63 and 96-127: 16 px alone from image 128 on."""
+    from benchmarks.training_run import build_training_run as build_benchmark_run
+
+    opts = TrainingOptions(model=model, cfg="digits", batch=8, device="cpu", aug="noaug",
+                           metrics=[], model_options={"schedule_scale": SCALE})
+    run = build_benchmark_run(opts, 16, img_channels=1)
+    assert run.counters["nimg"] == 128 and official_lod(128) == 0 < official_lod(127)
+    run.step(_reals())
+    assert run.family.growth_kwargs() == {"level": 2, "alpha": 1.0}

@@ -82,11 +82,16 @@ def resolved_schedule(name: str, scale: float, resolution: int,
     return schedule
 
 
-def final_phase(schedule: ProgressiveSchedule, resolution: int) -> ProgressivePhase:
-    """The schedule's phase once ``resolution`` is fully faded in."""
+def grown_nimg(schedule: ProgressiveSchedule, resolution: int) -> int:
+    """Images after which ``resolution`` is fully faded in (at the latest)."""
     levels = max(int(math.log2(resolution / schedule.initial_resolution)), 0)
     phase_kimg = schedule.training_kimg + schedule.transition_kimg
-    return schedule.phase(int(math.ceil((levels + 1) * phase_kimg * 1000)) + 1, resolution)
+    return int(math.ceil(levels * phase_kimg * 1000))
+
+
+def final_phase(schedule: ProgressiveSchedule, resolution: int) -> ProgressivePhase:
+    """The schedule's phase once ``resolution`` is fully faded in."""
+    return schedule.phase(grown_nimg(schedule, resolution), resolution)
 
 
 def schedule_hyperparameters(schedule: ProgressiveSchedule, resolution: int,
@@ -142,6 +147,9 @@ class ProgressiveGrowing:
         super().setup(networks, settings, augment, channels_last)
         self.resolution = networks["G"].img_resolution
         self.growth = self.growth_at(0)
+
+    def benchmark_nimg(self) -> int:
+        return grown_nimg(self.schedule, self.resolution)
 
     def growth_at(self, nimg: int) -> ProgressivePhase:
         """Level, fade-in and learning rates after ``nimg`` real images."""
