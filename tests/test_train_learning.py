@@ -28,6 +28,7 @@ CASES = [
     ("stylegan2", 10, STYLEGAN2_SMALL, 0.6),  # measured 1923 -> 808 (0.42)
     # Progressive growing: 4, 8 and 16 px, each trained and faded in over 0.6k (ProGAN) or
     # 1k (StyleGAN) images, then the full resolution.
+    # Measured on a loaded CI machine: about 45 s of training (process time, one thread).
     ("progan", 8, {"model_options": {"schedule_scale": 0.15}}, 0.55),  # 1265 -> 503 (0.40)
     ("stylegan", 8, {"model_options": {"schedule_scale": 0.25}}, 0.6),  # 1028 -> 494 (0.48)
 ]
@@ -44,7 +45,8 @@ def test_model_learns_the_digits(tmp_path, model, kimg, options, max_ratio):
 
 
 # model, kimg, options, largest fid_digits ratio, smallest class accuracy (measured; chance
-# is 10%). Projection discriminators, conditional batch norm, BigGAN's shared embedding.
+# is 10%). Projection discriminators, conditional batch norm, BigGAN's shared embedding;
+# about 45 s of training each (process time, one thread, on a loaded CI machine).
 CONDITIONAL_CASES = [
     ("sagan", 12, {"cond": True}, 0.2, 0.5),  # measured 3684 -> 200 (0.054), 72%
     ("biggan", 12, {}, 0.35, 0.6),  # measured 1354 -> 218 (0.161), 87%
