@@ -113,4 +113,5 @@ def build_training_run(
     run.data = data
     if run.augment_pipe is not None and ada_p is not None:
         run.augment_pipe.p.fill_(float(ada_p))
+    run.counters["nimg"] = run.family.benchmark_nimg()  # a progressive model: fully grown
     return run

@@ -6,8 +6,16 @@ GPU tests are marked ``cuda`` and skipped without a GPU (run them with ``pytest 
 """
 
 import os
+import sys
+from pathlib import Path
 
 import torch
+
+# benchmarks/ is a folder of the checkout, not an installed package: tests that drive it
+# import it from the repository root, whichever directory pytest was started from.
+_REPO_ROOT = str(Path(__file__).resolve().parents[1])
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")

@@ -29,6 +29,11 @@ CASES = [
     ("wgan-gp", 20, {}, 0.5),  # measured 3744 -> 1082 (0.29)
     # SNGAN's ResNets at 32 px (at 16 px their 2x2 bottom learned nothing), batch 16.
     ("sngan", 12, {"resolution": 32}, 0.7),
+    # Progressive growing: 4, 8 and 16 px, each trained and faded in over 0.6k (ProGAN) or
+    # 1k (StyleGAN) images, then the full resolution.
+    # Measured on a loaded CI machine: about 45 s of training (process time, one thread).
+    ("progan", 8, {"model_options": {"schedule_scale": 0.15}}, 0.55),  # 1265 -> 503 (0.40)
+    ("stylegan", 8, {"model_options": {"schedule_scale": 0.25}}, 0.6),  # 1028 -> 494 (0.48)
 ]
 
 
@@ -42,6 +47,29 @@ def test_model_learns_the_digits(tmp_path, model, kimg, options, max_ratio):
     assert result.ratio < max_ratio, (
         f"{model}: fid_digits {result.fid_untrained:.0f} -> {result.fid_trained:.0f} "
         f"(ratio {result.ratio:.3f}, allowed {max_ratio}) in {result.train_seconds:.0f} s")
+
+
+# model, kimg, options, largest fid_digits ratio, smallest class accuracy (measured; chance
+# is 10%). Projection discriminators, conditional batch norm, BigGAN's shared embedding;
+# about 45 s of training each (process time, one thread, on a loaded CI machine).
+CONDITIONAL_CASES = [
+    ("sagan", 12, {"cond": True}, 0.2, 0.5),  # measured 3684 -> 200 (0.054), 72%
+    ("biggan", 12, {}, 0.35, 0.6),  # measured 1354 -> 218 (0.161), 87%
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, kimg, options, max_ratio, min_accuracy", CONDITIONAL_CASES,
+                         ids=[case[0] for case in CONDITIONAL_CASES])
+def test_projection_model_draws_the_requested_class(tmp_path, model, kimg, options, max_ratio,
+                                                    min_accuracy):
+    result = train_and_score(tmp_path, model, kimg, **options)
+    accuracy = class_accuracy(result.run_dir)
+    summary = (f"{model}: fid_digits {result.fid_untrained:.0f} -> {result.fid_trained:.0f} "
+               f"(ratio {result.ratio:.3f}), class accuracy {accuracy:.2f}, "
+               f"{result.train_seconds:.0f} s")
+    assert result.ratio < max_ratio, summary
+    assert accuracy > min_accuracy, summary
 
 
 @pytest.mark.slow

@@ -56,7 +56,7 @@ class GeneratorConfig:
     """Shape of a BigGAN generator (see :class:`Generator`).
 
     Attributes:
-        img_resolution: output resolution, one of 32, 64, 128, 256, 512.
+        img_resolution: output resolution, one of 16, 32, 64, 128, 256, 512.
         img_channels: image channels.
         c_dim: number of classes (0: unconditional; the blocks are then conditioned on the
             z chunks only, or use plain batch norm without ``hier``).

@@ -57,8 +57,10 @@ INITS = ("xavier", "ortho", "N02")
 
 # BigGAN-PyTorch's width multipliers of ch per resolution (G_arch, D_arch): the generator's
 # input width then each up-block's output width; the discriminator's block output widths
-# (the first block reads the image) and which blocks halve the size.
+# (the first block reads the image) and which blocks halve the size. 16 px is gankern's
+# (the 32 px tables one block shorter, for small CPU runs on the built-in digits).
 G_WIDTHS = {
+    16: (4, 4, 4),
     32: (4, 4, 4, 4),
     64: (16, 16, 8, 4, 2),
     128: (16, 16, 8, 4, 2, 1),
@@ -66,6 +68,7 @@ G_WIDTHS = {
     512: (16, 16, 8, 8, 4, 2, 1, 1),
 }
 D_WIDTHS = {
+    16: ((4, 4, 4), (True, True, False)),
     32: ((4, 4, 4, 4), (True, True, False, False)),
     64: ((1, 2, 4, 8, 16), (True, True, True, True, False)),
     128: ((1, 2, 4, 8, 16, 16), (True, True, True, True, True, False)),
@@ -103,7 +106,7 @@ class GeneratorConfig:
     """Shape of a SAGAN generator (see :class:`Generator`).
 
     Attributes:
-        img_resolution: output resolution, one of 32, 64, 128, 256, 512.
+        img_resolution: output resolution, one of 16, 32, 64, 128, 256, 512.
         img_channels: image channels.
         c_dim: number of classes (0: unconditional, plain batch norm).
         z_dim: latent length (128).
@@ -140,7 +143,7 @@ class DiscriminatorConfig:
     """Shape of a SAGAN (or BigGAN) discriminator (see :class:`Discriminator`).
 
     Attributes:
-        img_resolution: input resolution, one of 32, 64, 128, 256.
+        img_resolution: input resolution, one of 16, 32, 64, 128, 256.
         img_channels: image channels.
         c_dim: number of classes (0: unconditional, no projection).
         ch: width multiplier (SAGAN 64, BigGAN 96).

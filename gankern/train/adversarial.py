@@ -51,10 +51,10 @@ class NoiseToImageFamily(GANFamily):
     """The objective of the families that draw images from noise (see the module doc).
 
     Subclasses provide the networks (:meth:`network_config` and friends) and may override
-    :meth:`generate` (how G is run for training), :meth:`generator_step_terms` /
-    :meth:`discriminator_step_terms` (per-step terms such as BigGAN's orthogonal
-    regularization) and :meth:`discriminator_extra_loss` (per-sample terms such as ProGAN's
-    drift).
+    :meth:`generate` (how G is run for training), :meth:`run_discriminator` (how D is
+    called), :meth:`generator_step_terms` / :meth:`discriminator_step_terms` (per-step terms
+    such as BigGAN's orthogonal regularization) and :meth:`discriminator_extra_loss`
+    (per-sample terms such as ProGAN's drift).
     """
 
     knobs = NOISE_TO_IMAGE_KNOBS
@@ -72,11 +72,16 @@ class NoiseToImageFamily(GANFamily):
             img = self.augment(img)
         if self.channels_last:
             img = img.contiguous(memory_format=torch.channels_last)
-        out = self.networks["D"](img, c)
+        out = self.run_discriminator(img, c)
         class_logits = None
         if isinstance(out, tuple):
             out, class_logits = out
         return out.float().reshape(-1), class_logits
+
+    def run_discriminator(self, img: torch.Tensor, c: torch.Tensor):
+        """D's raw output for images that are ready for it (augmented, in the memory
+        format): ``D(img, c)``. A progressive family passes its growth level and fade-in."""
+        return self.networks["D"](img, c)
 
     def run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """D's logits ``[N]`` for (augmented) images."""

@@ -355,6 +355,12 @@ class GANFamily:
         number of real images seen so far. A progressive model sets its level and fade-in
         here: as a pure function of ``nimg``, so that a resumed run continues exactly."""
 
+    def benchmark_nimg(self) -> int:
+        """The images seen from which the training-throughput benchmark steps a run (after
+        :meth:`setup`): 0, or for a progressive model the end of its growth, so that the
+        benchmark measures the networks at their full resolution."""
+        return 0
+
     def has_generator_regularizer(self) -> bool:
         """Whether G has a (lazy) regularization phase (StyleGAN2's path length)."""
         return False

@@ -10,6 +10,7 @@ the networks come from :mod:`gankern.models`, the objective from
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -25,11 +26,11 @@ _LOSS_NAMES = {"least_squares": "lsgan"}
 @dataclass(frozen=True)
 class ConfigEntry:
     """One named configuration: ``networks(data, options) -> {"G": cfg, "D": cfg}`` and the
-    recommended hyperparameters (``recommended(options)`` when they depend on the family's
-    options)."""
+    recommended hyperparameters (``recommended(data, options)`` when they depend on the data
+    or the family's options)."""
 
     networks: Callable[[DataInfo, Any], Mapping[str, Any]]
-    recommended: Hyperparameters | Callable[[Any], Hyperparameters]
+    recommended: Hyperparameters | Callable[[DataInfo, Any], Hyperparameters]
     description: str = ""
 
 
@@ -60,6 +61,18 @@ def from_paper(hp: GANHyperparams, total_kimg: float, **overrides) -> Hyperparam
     )  # fmt: skip
     values.update(overrides)
     return Hyperparameters(**values)
+
+
+def ema_kimg_from_decay(decay: float, images_per_update: float) -> float:
+    """The EMA half-life in thousands of images (the trainer's ``ema_kimg``) of a moving
+    average that decays by ``decay`` every ``images_per_update`` images (a paper's per-step
+    decay such as BigGAN's 0.9999 per iteration or ProGAN's 0.999 per minibatch):
+    ``decay ** (n / images_per_update) = 0.5`` at ``n = ema_kimg * 1000``."""
+    if not 0 < decay < 1:
+        raise ValueError(f"decay must be in (0, 1), got {decay}")
+    if not images_per_update > 0:
+        raise ValueError(f"images_per_update must be > 0, got {images_per_update}")
+    return images_per_update * math.log(0.5) / math.log(decay) / 1000
 
 
 def apply_overrides(configs: Mapping[str, Any], extra: Mapping) -> dict:
@@ -105,7 +118,7 @@ class ConfiguredFamily(NoiseToImageFamily):
         configs = apply_overrides(entry.networks(data, self.options), extra)
         recommended = entry.recommended
         if callable(recommended):
-            recommended = recommended(self.options)
+            recommended = recommended(data, self.options)
         return NetworkConfig(name=cfg, configs=configs, recommended=recommended,
                              description=entry.description)
 

@@ -24,7 +24,6 @@ from collections.abc import Mapping
 
 import torch
 
-from gankern.models.stylegan2 import mapping_with_mixing
 from gankern.models.stylegan2_configs import (
     CONFIGS,
     DiscriminatorConfig,
@@ -34,6 +33,7 @@ from gankern.models.stylegan2_configs import (
     get_config,
 )
 from gankern.train.adversarial import NOISE_TO_IMAGE_KNOBS, NoiseToImageFamily
+from gankern.train.families._style import StyleBased
 from gankern.train.family import (
     DataInfo,
     Hyperparameters,
@@ -123,7 +123,7 @@ def recommended_hyperparameters(hp: TrainingHyperparams) -> Hyperparameters:
     )  # fmt: skip
 
 
-class StyleGAN2Family(NoiseToImageFamily):
+class StyleGAN2Family(StyleBased, NoiseToImageFamily):
     """StyleGAN2's recipe on the one trainer (see the module docstring)."""
 
     name = "stylegan2"
@@ -133,17 +133,10 @@ class StyleGAN2Family(NoiseToImageFamily):
     phase_order = "GD"
     standard_configs = {64: "auto", 256: "auto", 1024: "stylegan2"}
     precision_mode = "blocks"
-    style_based = True
     options_type = StyleGAN2Options
     # Large batches: the shared-weight formulation is much cheaper than grouped convs.
     sampling_kwargs = {"noise_mode": "const", "fused_modconv": False}
     metric_kwargs = {"fused_modconv": False}
-
-    @classmethod
-    def sample(cls, G, z, c, *, truncation_psi=1.0, truncation_cutoff=None,
-               noise_mode="const"):
-        return G(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                 noise_mode=noise_mode)
 
     # --- configurations ------------------------------------------------------------------
 
@@ -207,16 +200,6 @@ class StyleGAN2Family(NoiseToImageFamily):
 
     def has_generator_regularizer(self) -> bool:
         return self.settings.pl_weight > 0
-
-    def run_G(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images and their ws, with style mixing; random noise inputs."""
-        G = self.networks["G"]
-        ws = mapping_with_mixing(G.mapping, z, c, self.settings.style_mixing)
-        img = G.synthesis(ws, noise_mode="random")
-        return img, ws
-
-    def generate(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.run_G(z, c)[0]
 
     def generator_path_length(self, z, c) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """Weighted path length penalty per sample, the path lengths, and statistics."""
