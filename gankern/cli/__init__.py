@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `gankern --help` lists them.
-SUBCOMMANDS = ("info", "dataset", "metrics", "train", "generate")
+SUBCOMMANDS = ("info", "dataset", "metrics", "train", "generate", "project", "edit")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,9 @@ Three modes (the generator is the checkpoint's EMA generator unless ``--network 
   or, with ``--space z``, spherically in z), as a grid ``interp.png`` (one row per pair)
   and, with ``--video``, an animation (``.gif`` via Pillow; ``.mp4`` needs imageio).
 
+With ``--direction FILE`` (from ``gankern edit``), ``images`` draws each seed along the
+direction: a row per seed, a column per ``--strength`` (``seed0042.png`` is the row).
+
 Seeds are lists and ranges: ``0-7,42``. Truncation: ``--trunc 0.7`` (and ``--trunc-cutoff``
 for the first ws only). Conditional models need ``--class``.
 """
@@ -16,6 +19,7 @@ for the first ws only). Conditional models need ``--class``.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -45,6 +49,21 @@ def parse_int_list(text: str) -> list[int]:
             f"expected non-negative integers like 0-7,42, got {text!r}"
         )
     return out
+
+
+def parse_float_list(text: str) -> list[float]:
+    """``"-3,-1.5,0,1.5,3"`` -> a list of finite floats."""
+    values = [_number(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected numbers like -3,0,3, got {text!r}")
+    return values
+
+
+def allow_negative_lists(parser: argparse.ArgumentParser) -> None:
+    """Let option values like ``-3,0,3`` through (argparse otherwise takes them for options;
+    it only knows single negative numbers)."""
+    parser._negative_number_matcher = re.compile(
+        r"^-\d+$|^-\d*\.\d+$|^-\.?\d[\d.]*(,\s*-?\.?\d[\d.]*)*$")
 
 
 def _number(text: str) -> float:
@@ -99,9 +118,14 @@ def add_parser(subparsers) -> None:
                    help="interp: latent space (default w for style-based models, else z)")
     p.add_argument("--video", help="interp: also write an animation (.gif, or .mp4 with imageio)")
     p.add_argument("--grid-cols", type=_int_at_least(1), help="images: columns of grid.png")
+    p.add_argument("--direction", help="images: draw each seed along this direction file")
+    p.add_argument("--strength", type=parse_float_list,
+                   help="with --direction: the strengths, in standard deviations "
+                        "(default -2,-1,0,1,2)")
     p.add_argument("--network", choices=("G_ema", "G"), default="G_ema")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--impl", choices=("auto", "cuda", "triton", "ref"), default="auto")
+    allow_negative_lists(p)
     p.set_defaults(func=run)
 
 
@@ -173,6 +197,11 @@ def run(args) -> int:
     trunc = dict(truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff)
     synth = dict(noise_mode=args.noise_mode)
     family = get_family(checkpoint_model(G.checkpoint_metadata))
+    if args.strength is not None and args.direction is None:
+        return fail("--strength needs --direction")
+    if args.direction is not None and (args.mode != "images" or not family.style_based):
+        return fail(f"--direction needs --mode images and a style-based generator (model "
+                    f"{family.name!r}, mode {args.mode!r})")
 
     def sample(z, c):
         return family.sample(G, z, c, **trunc, **synth)
@@ -183,7 +212,20 @@ def run(args) -> int:
 
     try:
         with torch.no_grad():
-            if args.mode == "images":
+            if args.direction is not None:
+                from gankern.cli.edit import render_direction
+
+                strengths = args.strength or [-2.0, -1.0, 0.0, 1.0, 2.0]
+                ws = G.mapping(_latents(G, args.seeds, device),
+                               _labels(G, args.class_idx, len(args.seeds), device), **trunc)
+                grid, code = render_direction(G, ws, args.direction, strengths, **synth)
+                if grid is None:
+                    return code
+                k = len(strengths)
+                for i, seed in enumerate(args.seeds):
+                    save(grid[i * k : (i + 1) * k], outdir / f"seed{seed:04d}.png", k)
+                save(grid, outdir / "grid.png", k)
+            elif args.mode == "images":
                 z = _latents(G, args.seeds, device)
                 c = _labels(G, args.class_idx, len(args.seeds), device)
                 images = torch.cat([sample(z[i : i + 32], c[i : i + 32]).cpu()
