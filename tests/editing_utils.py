@@ -31,7 +31,11 @@ def trained_digits_run(tmp_path_factory) -> Path:
     """The run directory of the session's trained digits StyleGAN2 (trained on first use).
 
     Under pytest-xdist the workers share one run: the first to take the lock trains it.
+    ``$GANKERN_EDITING_TEST_RUN`` names an existing run to use instead (for iterating on
+    these tests; it must have been trained with ``TRAIN_OPTIONS``).
     """
+    if os.environ.get("GANKERN_EDITING_TEST_RUN"):
+        return Path(os.environ["GANKERN_EDITING_TEST_RUN"])
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent  # shared by the workers of this session only
