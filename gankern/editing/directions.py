@@ -116,6 +116,18 @@ class Direction:
             raise ValueError(f"vector must have {expected} entries for space {self.space!r} "
                              f"on this network, got {self.vector.numel()}")
         self.layers = tuple(self.layers)
+        if self.space == "w":
+            num_ws = int(self.network["num_ws"])
+            if not self.layers or any(isinstance(i, bool) or not isinstance(i, int)
+                                      or not 0 <= i < num_ws for i in self.layers):
+                raise ValueError(f"layers of a w-space direction must be ws indices in "
+                                 f"[0, {num_ws - 1}], got {list(self.layers)}")
+        else:
+            names = {name for name, _, _ in self.network["style_layers"]}
+            unknown = [n for n in self.layers if n not in names]
+            if not self.layers or unknown:
+                raise ValueError(f"layers of a style-space direction must name style layers "
+                                 f"of its network, got {list(self.layers)}")
 
     def _expected_size(self, network: dict) -> int:
         if self.space == "w":
