@@ -362,6 +362,36 @@ CASES = [
         "expected cpu, cuda or cuda:N",
         {},
     ),
+    # --- project, edit, generate --direction (issue 13) -------------------------------------
+    ("project-missing-target", ["project", "{w}/run", "--target", "nope.png"],
+     "--target nope.png does not exist", {}),
+    ("project-wrong-size", ["project", "{w}/run", "--target", "{w}/nonsquare/img0.png"],
+     "is 16x8; the generator draws 16x16", {}),
+    ("project-not-an-image", ["project", "{w}/run", "--target", "{w}/notimages.txt"],
+     "is not a readable image", {}),
+    ("project-missing-checkpoint", ["project", "nope", "--target", "{w}/imgs/img0.png"],
+     "no such file or directory: nope", {}),
+    ("edit-component-beyond", ["edit", "{w}/run", "--method", "sefa", "--component", "999"],
+     "component must be in [0, ", {}),
+    ("edit-needs-attribute", ["edit", "{w}/run", "--method", "interfacegan"],
+     "--method interfacegan needs --attribute", {}),
+    ("edit-unknown-attribute",
+     ["edit", "{w}/run", "--method", "stylespace", "--attribute", "bogus"],
+     "attribute must be 'thickness'", {}),
+    ("edit-layers-beyond",
+     ["edit", "{w}/run", "--method", "ganspace", "--layers", "50", "--num-samples", "100"],
+     "layers must be distinct ws indices in [0, ", {}),
+    ("edit-junk-latent", ["edit", "{w}/run", "--method", "sefa", "--latent", "{w}/junk.pth"],
+     "junk.pth", {}),
+    ("edit-bad-strength", ["edit", "{w}/run", "--method", "sefa", "--strength", "abc"],
+     "expected a number, got 'abc'", {}),
+    ("generate-junk-direction", ["generate", "{w}/run", "--direction", "{w}/junk.pth"],
+     "junk.pth", {}),
+    ("generate-strength-without-direction", ["generate", "{w}/run", "--strength", "1,2"],
+     "--strength needs --direction", {}),
+    ("generate-direction-interp",
+     ["generate", "{w}/run", "--direction", "{w}/junk.pth", "--mode", "interp", "--seeds", "0-1"],
+     "--direction draws --mode images", {}),
 ]
 
 
@@ -434,7 +464,7 @@ def _check_kept_run(outdir: Path, message: str) -> None:
 
 def test_the_table_covers_every_command():
     commands = {c[1][0] for c in CASES}
-    assert {"info", "dataset", "train", "generate", "metrics"} <= commands
+    assert {"info", "dataset", "train", "generate", "metrics", "project", "edit"} <= commands
     assert len(CASES) >= 40
 
 

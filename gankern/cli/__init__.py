@@ -15,7 +15,8 @@ import sys
 from gankern.cli.errors import CommandParser, run_command
 
 # Subcommand modules, in the order `gankern --help` lists them.
-SUBCOMMANDS = ("info", "dataset", "metrics", "train", "generate", "translate")
+SUBCOMMANDS = ("info", "dataset", "metrics", "train", "generate", "translate", "project",
+               "edit")
 
 
 def build_parser() -> argparse.ArgumentParser:

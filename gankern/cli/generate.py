@@ -13,6 +13,9 @@ Three modes (the generator is the checkpoint's EMA generator unless ``--network 
   and, with ``--video``, an animation (``.gif`` via Pillow; ``.mp4`` needs imageio); a bare
   file name goes into ``--outdir``.
 
+With ``--direction FILE`` (from ``gankern edit``), ``images`` draws each seed along the
+direction: a row per seed, a column per ``--strength`` (``seed0042.png`` is the row).
+
 Seeds are lists and ranges: ``0-7,42``. Truncation: ``--trunc 0.7`` (and ``--trunc-cutoff``
 for the first ws only). Conditional models need ``--class``.
 
@@ -26,6 +29,7 @@ indices. ``gankern translate`` translates a folder of plain images.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +40,7 @@ MAX_IMAGES = 100_000
 # Longest --rows/--cols/--styles list, and most images of a grid (grid.png, mixing.png).
 MAX_LIST = 1024
 MAX_GRID = 4096
+DEFAULT_STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)  # --direction, in standard deviations
 
 
 class Seeds:
@@ -107,6 +112,21 @@ def parse_int_list(text: str) -> list[int]:
     return list(seeds)
 
 
+def parse_float_list(text: str) -> list[float]:
+    """``"-3,-1.5,0,1.5,3"`` -> a list of finite floats."""
+    values = [_number(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected numbers like -3,0,3, got {text!r}")
+    return values
+
+
+def allow_negative_lists(parser: argparse.ArgumentParser) -> None:
+    """Let option values like ``-3,0,3`` through (argparse otherwise takes them for options;
+    it only knows single negative numbers)."""
+    parser._negative_number_matcher = re.compile(
+        r"^-\d+$|^-\d*\.\d+$|^-\.?\d[\d.]*(,\s*-?\.?\d[\d.]*)*$")
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
@@ -171,10 +191,16 @@ def add_parser(subparsers) -> None:
                         "models: triplets per row)")
     p.add_argument("--data", help="image-to-image models: the dataset the grid's items come "
                                   "from (default: the checkpoint's training data)")
+    p.add_argument("--direction", help="images: draw each seed along this direction file "
+                                       "(from gankern edit)")
+    p.add_argument("--strength", type=parse_float_list,
+                   help="with --direction: the strengths, in standard deviations "
+                        "(default -2,-1,0,1,2)")
     p.add_argument("--network", choices=("G_ema", "G"), default="G_ema")
     p.add_argument("--device", type=device_name, default=None,
                    help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--impl", choices=("auto", "cuda", "triton", "ref"), default="auto")
+    allow_negative_lists(p)
     p.set_defaults(func=run)
 
 
@@ -224,6 +250,15 @@ def _check_styles(styles, num_ws):
 
 def _check_counts(args) -> None:
     """Refuse, before any work, outputs too large to be what the user meant."""
+    if args.strength is not None and args.direction is None:
+        raise ValueError("--strength needs --direction")
+    if args.direction is not None:
+        if args.mode != "images":
+            raise ValueError(f"--direction draws --mode images, not {args.mode!r}")
+        cells = len(args.seeds) * len(args.strength or DEFAULT_STRENGTHS)
+        if len(args.seeds) > MAX_LIST or cells > MAX_GRID:
+            raise ValueError(f"--direction with {len(args.seeds):,} --seeds makes {cells:,} "
+                             f"images; at most {MAX_LIST} seeds and {MAX_GRID:,} images")
     if args.mode == "images":
         n = len(args.seeds)
         if n > MAX_IMAGES and not args.force:
@@ -289,6 +324,9 @@ def run(args) -> int:
     trunc = dict(truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff)
     synth = dict(noise_mode=args.noise_mode)
     family = get_family(checkpoint_model(G.checkpoint_metadata))
+    if args.direction is not None and not family.style_based:
+        raise ValueError(f"--direction needs a style-based generator; model {family.name!r} "
+                         "has none")
 
     def sample(z, c):
         return family.sample(G, z, c, **trunc, **synth)
@@ -301,7 +339,9 @@ def run(args) -> int:
             print(f"wrote {path}")
 
     with torch.no_grad():
-        if args.mode == "images":
+        if args.direction is not None:
+            _draw_direction(args, G, save, outdir, device, trunc, synth)
+        elif args.mode == "images":
             _labels(G, args.class_idx, 1, device)  # a missing or wrong --class: before any work
             _generate_images(args, G, sample, save, outdir, device)
         elif args.mode == "mixing":
@@ -394,6 +434,22 @@ def _generate_images(args, G, sample, save, outdir: Path, device) -> None:
     if grid is not None:
         images = torch.cat(grid)
         save(images, outdir / "grid.png", args.grid_cols or min(len(images), 8))
+
+
+def _draw_direction(args, G, save, outdir: Path, device, trunc, synth) -> None:
+    """``--direction``: each seed along the direction file, a row per seed (``seedNNNN.png``)
+    and a column per strength; ``grid.png`` of all the rows."""
+    from gankern.cli.edit import render_direction
+
+    seeds = list(args.seeds)
+    strengths = list(args.strength or DEFAULT_STRENGTHS)
+    ws = G.mapping(_latents(G, seeds, device), _labels(G, args.class_idx, len(seeds), device),
+                   **trunc)
+    grid = render_direction(G, ws, args.direction, strengths, **synth).cpu()
+    k = len(strengths)
+    for i, seed in enumerate(seeds):
+        save(grid[i * k : (i + 1) * k], outdir / f"seed{seed:04d}.png", k)
+    save(grid, outdir / "grid.png", k)
 
 
 def _write_video(frames, path: Path) -> None:
