@@ -4,6 +4,7 @@ other argument (its ``digits`` configuration on its built-in data, its default l
     python -m benchmarks.default_runs                      # every model
     python -m benchmarks.default_runs --models dcgan gan   # some
     python -m benchmarks.default_runs --kimg 5 --no-write  # a quick look, nothing recorded
+    python -m benchmarks.default_runs --keep runs/         # keep the runs (runs/<model>/)
 
 For each model the run's own log gives the seconds per thousand images (the whole run's
 wall time over its kimg, snapshots and metrics included, as a user sees it) and the last
@@ -57,13 +58,14 @@ def measure_default_run(model: str, workdir: Path, kimg: float | None = None) ->
 
 
 def render_table(rows: Sequence[dict]) -> str:
-    """The README's model table from the newest row of each model."""
+    """The README's model table from the newest row of each noise-to-image model (the
+    image-to-image models have their own table)."""
     newest: dict[str, dict] = {}
     for row in rows:
         newest[row["model"]] = row
     lines = ["| model | paper | command | CPU s/kimg | kimg | fid_digits |",
              "|---|---|---|---|---|---|"]
-    for model in family_names():
+    for model in [m for m in family_names() if get_family(m).data_kind == "images"]:
         row = newest.get(model)
         title = get_family(model).title
         command = f"`gankern train --model {model}`"
@@ -84,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kimg", type=float, default=None,
                         help="shorter runs (default: each model's default length)")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep each run under KEEP/<model>/ (default: a temporary folder)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     env = collect_environment(torch.device("cpu"))
@@ -92,8 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows_path = args.out / env.device_slug / ROWS_FILE
     rows = []
     for model in models:
-        with tempfile.TemporaryDirectory() as workdir:
-            row = measure_default_run(model, Path(workdir), args.kimg)
+        if args.keep is not None:
+            row = measure_default_run(model, args.keep / model, args.kimg)
+        else:
+            with tempfile.TemporaryDirectory() as workdir:
+                row = measure_default_run(model, Path(workdir), args.kimg)
         row.update(device=env.device, torch_version=env.torch_version,
                    gankern_commit=env.gankern_commit, timestamp=timestamp())
         rows.append(row)
