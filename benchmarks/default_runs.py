@@ -5,6 +5,7 @@ other argument (its ``digits`` configuration on its built-in data, its default l
     python -m benchmarks.default_runs --models dcgan gan   # some
     python -m benchmarks.default_runs --kimg 5 --no-write  # a quick look, nothing recorded
     python -m benchmarks.default_runs --keep runs/         # keep the runs (runs/<model>/)
+    python -m benchmarks.default_runs --table-only         # the table from the recorded rows
 
 For each model the run's own log gives the seconds per thousand images (the whole run's
 wall time over its kimg, snapshots and metrics included, as a user sees it) and the last
@@ -57,6 +58,14 @@ def measure_default_run(model: str, workdir: Path, kimg: float | None = None) ->
     }  # fmt: skip
 
 
+def noise_to_image_models() -> list[str]:
+    """The families that draw images from noise (the image-to-image models, which translate
+    their data and have no ``fid_digits``, have their own table in the README)."""
+    from gankern.train.translator import ImageToImageFamily
+
+    return [m for m in family_names() if not issubclass(get_family(m), ImageToImageFamily)]
+
+
 def render_table(rows: Sequence[dict]) -> str:
     """The README's model table from the newest row of each noise-to-image model (the
     image-to-image models have their own table)."""
@@ -65,7 +74,7 @@ def render_table(rows: Sequence[dict]) -> str:
         newest[row["model"]] = row
     lines = ["| model | paper | command | CPU s/kimg | kimg | fid_digits |",
              "|---|---|---|---|---|---|"]
-    for model in [m for m in family_names() if get_family(m).data_kind == "images"]:
+    for model in noise_to_image_models():
         row = newest.get(model)
         title = get_family(model).title
         command = f"`gankern train --model {model}`"
@@ -74,7 +83,7 @@ def render_table(rows: Sequence[dict]) -> str:
             continue
         fid = row["metrics"].get("fid_digits")
         lines.append(f"| {model} | {title} | {command} | {row['sec_per_kimg']:.2f} | "
-                     f"{row['kimg']:g} | {'' if fid is None else f'{fid:.0f}'} |")
+                     f"{row['kimg']:.0f} | {'' if fid is None else f'{fid:.0f}'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -89,10 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep each run under KEEP/<model>/ (default: a temporary folder)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--table-only", action="store_true",
+                        help="only regenerate the table from the recorded rows")
     args = parser.parse_args(argv)
     env = collect_environment(torch.device("cpu"))
-    models = args.models or [m for m in family_names()
-                             if get_family(m).data_kind == "images"]
+    models = [] if args.table_only else args.models or noise_to_image_models()
     rows_path = args.out / env.device_slug / ROWS_FILE
     rows = []
     for model in models:
