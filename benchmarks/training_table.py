@@ -182,8 +182,9 @@ def training_table(rows: Sequence[dict]) -> list[str]:
     for figure in PUBLISHED:
         if (figure.cfg, figure.resolution) in shown:
             lines.append(f"- published: {figure.text}")
-    for target in TARGETS:
-        lines.append(f"- target: {target.description}")
+    if any(row["op"] == OP for row in rows):  # the targets are StyleGAN2's (issue 4)
+        for target in TARGETS:
+            lines.append(f"- target: {target.description}")
     return lines
 
 

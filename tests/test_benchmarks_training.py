@@ -169,10 +169,11 @@ def test_quick_run_with_ada_and_channels_last(tmp_path):
     assert params["aug"] == "ada" and params["ada_p"] == 0.5
 
 
-def _row(provider, kind, median_ms, cfg="auto", resolution=256, batch=16, dtype="float16"):
+def _row(provider, kind, median_ms, cfg="auto", resolution=256, batch=16, dtype="float16",
+         op="train_stylegan2"):
     params = json.dumps({"cfg": cfg, "resolution": resolution, "batch": batch, "aug": "noaug"})
     return {
-        "case": cfg, "shape": f"{batch}x3x{resolution}x{resolution}", "dtype": dtype,
+        "op": op, "case": cfg, "shape": f"{batch}x3x{resolution}x{resolution}", "dtype": dtype,
         "layout": "nchw", "params": params, "provider": provider, "provider_kind": kind,
         "status": "ok", "reason": None, "median_ms": median_ms, "p20_ms": median_ms * 0.9,
         "p80_ms": median_ms * 1.1, "peak_mem_mb": 3072.0,
@@ -215,6 +216,15 @@ def test_training_table_figures_and_targets():
     lines = training_table([_row("gankern_auto", "gankern", 60.0), failed])
     assert _cells(lines, "ref", 256)[7] == "skip"
     assert any("ref skipped (1 rows): out of memory (x)" in line for line in lines)
+
+
+def test_only_stylegan2_tables_state_its_target():
+    def targets(op):
+        rows = [_row("gankern_auto", "gankern", 60.0, op=op), _row("ref", "ref", 120.0, op=op)]
+        return [line for line in training_table(rows) if line.startswith("- target:")]
+
+    assert len(targets("train_stylegan2")) == 1 and "issue 4" in targets("train_stylegan2")[0]
+    assert targets("train_dcgan") == []
 
 
 @pytest.mark.parametrize(
