@@ -50,6 +50,7 @@ from gankern.train.families._progressive import (
     schedule_option,
 )
 from gankern.train.family import option
+from gankern.train.losses import drift_penalty
 
 # The digits (measured: tests/test_train_learning.py): the official recipe with the paper's
 # minibatch of 16 (its CelebA-HQ setting up to 128 px; with the digits schedule's 32 a short
@@ -126,4 +127,4 @@ class ProGANFamily(ProgressiveGrowing, ConfiguredFamily):
 
     def discriminator_extra_loss(self, real_logits):
         """The drift term ``drift * D(x)^2`` per real image."""
-        return real_logits.square() * self.options.drift
+        return drift_penalty(real_logits) * self.options.drift
