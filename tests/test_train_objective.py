@@ -107,6 +107,29 @@ def test_discriminator_loss(loss):
     np.testing.assert_allclose(out.real_logits.numpy(), np_D(D, real), rtol=RTOL)
 
 
+def test_progan_drift_term_in_the_critic_loss():
+    """ProGAN's critic: ``mean(D(G(z)) - D(x) + eps * D(x)^2)`` (the family's extra D loss is
+    :func:`gankern.train.losses.drift_penalty` times the drift weight)."""
+    from gankern.train.losses import drift_penalty
+
+    eps = 0.25  # far above ProGAN's 0.001, so that a wrong factor or power is O(1)
+    family = make_family(settings(loss="wasserstein"))
+    family.discriminator_extra_loss = lambda real_logits: drift_penalty(real_logits) * eps
+    x = inputs()
+    real, z, c = _np(x.real[0]), _np(x.z), _np(x.c)
+    G, D = family.networks["G"], family.networks["D"]
+
+    def expected():
+        r, f = np_D(D, real), np_D(D, np_G(G, z, c))
+        return (f - r + eps * r**2).mean()
+
+    objective = _objective(family.compute(phase("Dmain"), x))
+    assert _value(objective) == pytest.approx(expected(), rel=RTOL)
+    _check_gradients(objective, [D.v, D.a, D.b], expected)
+    with pytest.raises(ValueError, match=r"real_logits must have shape \[N\] or \[N, 1\]"):
+        drift_penalty(torch.zeros(2, 3))
+
+
 def _gp_eps(n: int, seed: int) -> np.ndarray:
     """The interpolation weights WGAN-GP draws after ``torch.manual_seed(seed)``."""
     torch.manual_seed(seed)
