@@ -26,7 +26,6 @@ and ``gankern.editing.load_direction`` read.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from gankern.cli.arguments import device_name, resolve_device
@@ -218,21 +217,3 @@ def run(args) -> int:
     save_direction(direction, path)
     print(f"wrote {path}")
     return 0
-
-
-def render_direction(G, ws, direction_path: str, strengths, command: str = "generate",
-                     **synthesis_kwargs):
-    """``generate --direction``: the edit grid of ``ws`` (rows) by ``strengths`` (columns).
-    A direction file that does not fit ``G`` is a ``ValueError``; one found on another network
-    of the same shape gives a warning line."""
-    from gankern.editing import edit_grid, load_direction
-
-    try:
-        direction = load_direction(direction_path)
-        same = direction.check_network(G)
-    except ValueError as exc:
-        raise ValueError(f"--direction: {exc}") from None
-    if not same:
-        print(f"gankern {command}: warning: {direction_path} was found on another generator "
-              "of the same shape; the edit may not mean the same thing here", file=sys.stderr)
-    return edit_grid(G, ws, direction, strengths, check=False, **synthesis_kwargs)

@@ -439,17 +439,32 @@ def _generate_images(args, G, sample, save, outdir: Path, device) -> None:
 def _draw_direction(args, G, save, outdir: Path, device, trunc, synth) -> None:
     """``--direction``: each seed along the direction file, a row per seed (``seedNNNN.png``)
     and a column per strength; ``grid.png`` of all the rows."""
-    from gankern.cli.edit import render_direction
-
     seeds = list(args.seeds)
     strengths = list(args.strength or DEFAULT_STRENGTHS)
     ws = G.mapping(_latents(G, seeds, device), _labels(G, args.class_idx, len(seeds), device),
                    **trunc)
-    grid = render_direction(G, ws, args.direction, strengths, **synth).cpu()
+    grid = _render_direction(G, ws, args.direction, strengths, **synth).cpu()
     k = len(strengths)
     for i, seed in enumerate(seeds):
         save(grid[i * k : (i + 1) * k], outdir / f"seed{seed:04d}.png", k)
     save(grid, outdir / "grid.png", k)
+
+
+def _render_direction(G, ws, direction_path: str, strengths, **synthesis_kwargs):
+    """``generate --direction``: the edit grid of ``ws`` (rows) by ``strengths`` (columns).
+    A direction file that does not fit ``G`` is a ``ValueError``; one found on another network
+    of the same shape gives a warning line."""
+    from gankern.editing import edit_grid, load_direction
+
+    try:
+        direction = load_direction(direction_path)
+        same = direction.check_network(G)
+    except ValueError as exc:
+        raise ValueError(f"--direction: {exc}") from None
+    if not same:
+        print(f"gankern generate: warning: {direction_path} was found on another generator "
+              "of the same shape; the edit may not mean the same thing here", file=sys.stderr)
+    return edit_grid(G, ws, direction, strengths, check=False, **synthesis_kwargs)
 
 
 def _write_video(frames, path: Path) -> None:
