@@ -22,7 +22,7 @@ from gankern.ops._checks import check_int, check_number, check_same_device, chec
 from gankern.ops._layout import span
 from gankern.ops.bias_act import ACTIVATIONS, BiasActArgs, bias_act_ref
 from gankern.ops.conv2d_resample import conv2d_resample, resampled_geometry
-from gankern.ops.modulated_conv2d_weight import prenorm_scale
+from gankern.ops.modulated_conv2d_weight import prenorm_scale, prenormalize_styles
 from gankern.ops.upfirdn2d import _parse_padding
 
 
@@ -140,12 +140,6 @@ def prenormalize(x, weight, styles, demodulate: bool):
     if x.dtype != torch.float16 or not demodulate:
         return weight, styles
     return weight * prenorm_scale(weight), prenormalize_styles(styles)
-
-
-def prenormalize_styles(styles: torch.Tensor) -> torch.Tensor:
-    """The styles' part of :func:`prenormalize`: each sample's to a largest magnitude of 1."""
-    s_max = styles.norm(float("inf"), dim=1, keepdim=True).clamp(min=torch.finfo(styles.dtype).tiny)
-    return styles / s_max
 
 
 def modulated_conv2d_ref(x, weight, styles, noise, bias, f, args: ModConvArgs) -> torch.Tensor:

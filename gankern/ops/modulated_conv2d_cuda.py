@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from gankern._ext import cuda_kernel_unavailable_reason
-from gankern.ops.modulated_conv2d_ops import output_memory_format
+from gankern.ops._layout import output_memory_format
 
 
 def cuda_op_unavailable_reason() -> str | None:

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import torch
 
-from gankern.ops.modulated_conv2d import prenormalize_styles
 from gankern.ops.modulated_conv2d_ops import modulated_conv2d_conv, modulated_conv2d_epilogue
-from gankern.ops.modulated_conv2d_weight import WeightSpec, prepared_weight
+from gankern.ops.modulated_conv2d_weight import WeightSpec, prenormalize_styles, prepared_weight
 from gankern.ops.upfirdn2d import upfirdn2d
 
 

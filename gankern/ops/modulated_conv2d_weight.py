@@ -71,6 +71,13 @@ def prenorm_scale(weight: torch.Tensor) -> torch.Tensor:
     return 1 / math.sqrt(fan_in) / w_max
 
 
+def prenormalize_styles(styles: torch.Tensor) -> torch.Tensor:
+    """The styles' part of :func:`gankern.ops.modulated_conv2d.prenormalize`: each sample's
+    styles scaled to a largest magnitude of 1."""
+    s_max = styles.norm(float("inf"), dim=1, keepdim=True).clamp(min=torch.finfo(styles.dtype).tiny)
+    return styles / s_max
+
+
 def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.promote_types(t.dtype, torch.float32))
 

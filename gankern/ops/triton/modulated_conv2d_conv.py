@@ -30,7 +30,7 @@ import triton
 import triton.language as tl
 
 from gankern.ops._backend import conv_allows_tf32, triton_interpreter_enabled
-from gankern.ops.modulated_conv2d_ops import output_memory_format
+from gankern.ops._layout import output_memory_format
 from gankern.ops.triton._host import cdiv, next_power_of_2
 from gankern.ops.triton.modulated_conv2d_act import finish_epilogue
 

@@ -12,7 +12,7 @@ import torch
 import triton
 import triton.language as tl
 
-from gankern.ops.modulated_conv2d_ops import output_memory_format
+from gankern.ops._layout import output_memory_format
 from gankern.ops.triton._host import cdiv
 from gankern.ops.triton.modulated_conv2d_act import finish_epilogue
 

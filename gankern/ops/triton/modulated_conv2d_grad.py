@@ -22,7 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
-from gankern.ops.modulated_conv2d_ops import output_memory_format
+from gankern.ops._layout import output_memory_format
 from gankern.ops.triton._host import cdiv, next_power_of_2
 from gankern.ops.triton.modulated_conv2d_act import SELU_ALPHA, SELU_SCALE, apply_activation
 
