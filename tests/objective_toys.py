@@ -120,3 +120,17 @@ def numeric_gradient(fn, params: list[torch.Tensor], eps: float = 1e-6) -> list[
             g[i] = (hi - lo) / (2 * eps)
         grads.append(g.reshape(p.shape))
     return grads
+
+def np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# The generator's loss per sample in gankern.train.losses' table, written out again with
+# sigmoids and logs (not softplus), in NumPy.
+G_FORMULAS = {
+    "minimax": lambda f: np.log(1 - np_sigmoid(f)),
+    "nonsaturating": lambda f: -np.log(np_sigmoid(f)),
+    "wasserstein": lambda f: -f,
+    "lsgan": lambda f: 0.5 * (f - 1) ** 2,
+    "hinge": lambda f: -f,
+}

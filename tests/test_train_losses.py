@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from objective_toys import G_FORMULAS, np_sigmoid
 
 from gankern.train.losses import (
     auxiliary_classifier_loss,
@@ -20,32 +21,21 @@ from gankern.train.losses import (
 )
 from gankern.train.objective_names import ADVERSARIAL_LOSSES
 
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 REAL = {
-    "minimax": lambda r: -np.log(_sigmoid(r)),
-    "nonsaturating": lambda r: -np.log(_sigmoid(r)),
+    "minimax": lambda r: -np.log(np_sigmoid(r)),
+    "nonsaturating": lambda r: -np.log(np_sigmoid(r)),
     "wasserstein": lambda r: -r,
     "lsgan": lambda r: 0.5 * (r - 1) ** 2,
     "hinge": lambda r: np.maximum(0.0, 1 - r),
 }
 FAKE = {
-    "minimax": lambda f: -np.log(1 - _sigmoid(f)),
-    "nonsaturating": lambda f: -np.log(1 - _sigmoid(f)),
+    "minimax": lambda f: -np.log(1 - np_sigmoid(f)),
+    "nonsaturating": lambda f: -np.log(1 - np_sigmoid(f)),
     "wasserstein": lambda f: f,
     "lsgan": lambda f: 0.5 * f**2,
     "hinge": lambda f: np.maximum(0.0, 1 + f),
 }
-GEN = {
-    "minimax": lambda f: np.log(1 - _sigmoid(f)),
-    "nonsaturating": lambda f: -np.log(_sigmoid(f)),
-    "wasserstein": lambda f: -f,
-    "lsgan": lambda f: 0.5 * (f - 1) ** 2,
-    "hinge": lambda f: -f,
-}
+GEN = G_FORMULAS
 
 # Logits on both sides of the hinge margins (+-1) and of zero.
 R = np.array([-2.5, -1.0, -0.3, 0.0, 0.7, 1.0, 3.0])

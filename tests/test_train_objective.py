@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 from objective_toys import (
+    G_FORMULAS,
     inputs,
     make_family,
     np_D,
     np_G,
     np_grad_D,
+    np_sigmoid,
     numeric_gradient,
     phase,
     settings,
@@ -32,21 +34,11 @@ def _softplus(x):
     return np.logaddexp(0.0, x)
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-# The table of gankern.train.losses, written out again (sigmoid and logs, not softplus).
-G_FORMULAS = {
-    "minimax": lambda f: np.log(1 - _sigmoid(f)),
-    "nonsaturating": lambda f: -np.log(_sigmoid(f)),
-    "wasserstein": lambda f: -f,
-    "lsgan": lambda f: 0.5 * (f - 1) ** 2,
-    "hinge": lambda f: -f,
-}
+# The table of gankern.train.losses, written out again (sigmoid and logs, not softplus);
+# the generator's column is objective_toys.G_FORMULAS.
 D_FORMULAS = {
-    "minimax": lambda r, f: -np.log(_sigmoid(r)) - np.log(1 - _sigmoid(f)),
-    "nonsaturating": lambda r, f: -np.log(_sigmoid(r)) - np.log(1 - _sigmoid(f)),
+    "minimax": lambda r, f: -np.log(np_sigmoid(r)) - np.log(1 - np_sigmoid(f)),
+    "nonsaturating": lambda r, f: -np.log(np_sigmoid(r)) - np.log(1 - np_sigmoid(f)),
     "wasserstein": lambda r, f: f - r,
     "lsgan": lambda r, f: 0.5 * ((r - 1) ** 2 + f**2),
     "hinge": lambda r, f: np.maximum(0, 1 - r) + np.maximum(0, 1 + f),
