@@ -209,7 +209,8 @@ STYLEGAN_TRAINING = TrainingHyperparams()
 # gankern's digits setting: ProGAN's short digits schedule, no x-flips, the paper's R1 weight.
 # The default 40 kimg CPU run (seed 0) measured fid_digits 1253 with gamma 0.1, 1216 with 1 and
 # 962 with 10 (December 2026). With every setting tried (also lr 5e-4: 849, no style mixing:
-# 728) the run's best fid_digits comes at about 10 kimg (545-643) and it grows at 32 px.
+# 728) the run's best fid_digits comes at about 10 kimg (545-643) and it grows at 32 px. At a
+# fixed resolution (--progressive false) gamma 10 gave 654 at 40 kimg, gamma 0.1 diverged (1691).
 DIGITS_TRAINING = TrainingHyperparams(
     schedule="digits", r1_gamma=10.0, ema_kimg=1.0, mirror_augment=False
 )
