@@ -26,3 +26,16 @@ def resolve_device(name: str | None):
                 f"--device {name} but only {torch.cuda.device_count()} CUDA devices are visible"
             )
     return device
+
+
+IMPLS = ("auto", "cuda", "triton", "ref")
+
+
+def add_device_arguments(parser: argparse.ArgumentParser, network: bool = True) -> None:
+    """``--network`` (G_ema or G; with ``network``), ``--device`` and ``--impl``: the options
+    of every command that loads a generator from a checkpoint."""
+    if network:
+        parser.add_argument("--network", choices=("G_ema", "G"), default="G_ema")
+    parser.add_argument("--device", type=device_name, default=None,
+                        help="cpu, cuda or cuda:N (default: cuda if available)")
+    parser.add_argument("--impl", choices=IMPLS, default="auto")

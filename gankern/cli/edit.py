@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankern.cli.arguments import device_name, resolve_device
+from gankern.cli.arguments import add_device_arguments, resolve_device
 from gankern.cli.generate import (
     _int_at_least,
     _number,
@@ -86,10 +86,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the method's samples")
     p.add_argument("--outdir", default="edits", help="output folder (default edits)")
     p.add_argument("--direction-out", help="where to write the direction file")
-    p.add_argument("--network", choices=("G_ema", "G"), default="G_ema")
-    p.add_argument("--device", type=device_name, default=None,
-                   help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--impl", choices=("auto", "cuda", "triton", "ref"), default="auto")
+    add_device_arguments(p)
     allow_negative_lists(p)
     p.set_defaults(func=run)
 

@@ -33,7 +33,7 @@ import re
 import sys
 from pathlib import Path
 
-from gankern.cli.arguments import device_name, resolve_device
+from gankern.cli.arguments import add_device_arguments, resolve_device
 
 # More images than this need --force (a typo like 0-999999999 would fill the disk).
 MAX_IMAGES = 100_000
@@ -196,10 +196,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--strength", type=parse_float_list,
                    help="with --direction: the strengths, in standard deviations "
                         "(default -2,-1,0,1,2)")
-    p.add_argument("--network", choices=("G_ema", "G"), default="G_ema")
-    p.add_argument("--device", type=device_name, default=None,
-                   help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--impl", choices=("auto", "cuda", "triton", "ref"), default="auto")
+    add_device_arguments(p)
     allow_negative_lists(p)
     p.set_defaults(func=run)
 

@@ -21,11 +21,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from gankern.cli.arguments import device_name
+from gankern.cli.arguments import add_device_arguments
 from gankern.cli.edit import load_style_generator
 from gankern.cli.generate import _int_at_least, _write_video
-
-BUILTIN_DIGITS = "builtin:digits"
 
 
 def add_parser(subparsers) -> None:
@@ -53,10 +51,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--outdir", default="projected", help="output folder (default projected)")
     p.add_argument("--video", help="progress animation path (default <outdir>/progress.gif)")
     p.add_argument("--no-video", action="store_true", help="write no progress animation")
-    p.add_argument("--network", choices=("G_ema", "G"), default="G_ema")
-    p.add_argument("--device", type=device_name, default=None,
-                   help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--impl", choices=("auto", "cuda", "triton", "ref"), default="auto")
+    add_device_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -95,6 +90,7 @@ def run(args) -> int:
     from gankern.cli.edit import save_grid
     from gankern.editing import project, save_projection, with_noise
     from gankern.fileio import check_can_create
+    from gankern.train.settings import BUILTIN_DIGITS
 
     outdir = Path(args.outdir)
     check_can_create(outdir, "--outdir")

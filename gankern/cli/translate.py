@@ -23,6 +23,7 @@ import posixpath
 import sys
 from pathlib import Path
 
+from gankern.cli.arguments import add_device_arguments, resolve_device
 from gankern.cli.generate import _int_at_least
 
 
@@ -39,8 +40,7 @@ def add_parser(subparsers) -> None:
                         "the model's own direction only")
     p.add_argument("--batch", type=_int_at_least(1), default=16,
                    help="images per forward pass (default 16)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--impl", choices=("auto", "cuda", "triton", "ref"), default="auto")
+    add_device_arguments(p, network=False)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -99,10 +99,10 @@ def _batches(items, shapes, size: int):
 
 def run(args) -> int:
     import numpy as np
-    import torch
     from tqdm import tqdm
 
     from gankern.data.image_files import ImageSource, decode_image, image_to_chw
+    from gankern.ops import require_backend
     from gankern.train.checkpoint import CheckpointError, atomic_write_bytes
     from gankern.train.translator import load_translator
     from gankern.train.visuals import encode_png
@@ -111,9 +111,8 @@ def run(args) -> int:
         print(f"gankern translate: error: {message}", file=sys.stderr)
         return 2
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        return fail("--device cuda but no CUDA device is available")
+    device = resolve_device(args.device)
+    require_backend(args.impl, device, "--impl")
     output = Path(args.output)
     try:
         translator = load_translator(args.checkpoint, args.direction, device=device,

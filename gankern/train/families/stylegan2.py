@@ -44,8 +44,8 @@ from gankern.train.family import (
 )
 from gankern.train.penalties import PathLengthPenalty
 from gankern.train.precision import resolve_precision
+from gankern.train.settings import BUILTIN_DIGITS
 
-BUILTIN_DIGITS = "builtin:digits"
 # Fields of the network configs that the data decide (checked, not overridden, by --init).
 _DATA_FIELDS = ("img_resolution", "img_channels", "c_dim")
 
